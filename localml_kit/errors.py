@@ -1,0 +1,88 @@
+"""One hierarchy of errors for the whole kit.
+
+Every error is a :class:`LocalMLError` and also the builtin it resembles, so
+``except FileNotFoundError`` keeps working for callers who do not know the kit.
+Each message says what happened and what to do next.
+
+Example:
+    >>> from localml_kit import errors
+    >>> try:
+    ...     raise errors.UnknownSampleError("no sample 'x'; known: a, b")
+    ... except KeyError as exc:
+    ...     print(type(exc).__name__)
+    UnknownSampleError
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BuildDependencyError",
+    "ChecksumError",
+    "DownloadError",
+    "LocalMLError",
+    "ModelFormatError",
+    "OfflineError",
+    "ProviderUnavailableError",
+    "SampleBuildError",
+    "SampleNotReadyError",
+    "UnknownSampleError",
+    "UnsafeArchiveError",
+]
+
+
+class LocalMLError(Exception):
+    """Base class of every error raised by localml-kit."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; keep messages readable for every subclass.
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class UnknownSampleError(LocalMLError, KeyError):
+    """A sample name that the registry does not know."""
+
+
+class SampleNotReadyError(LocalMLError, FileNotFoundError):
+    """A sample that has not been fetched (or whose cache entry is broken)."""
+
+
+class OfflineError(LocalMLError, ConnectionError):
+    """Something needs the network while offline mode is on or the network is unreachable."""
+
+
+class DownloadError(LocalMLError, ConnectionError):
+    """A download that failed: the index or hub did not answer, or refused."""
+
+
+class ChecksumError(LocalMLError, ValueError):
+    """A downloaded or extracted file whose sha256 differs from the expected one."""
+
+    def __init__(self, path: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"sha256 mismatch for {path}: expected {expected}, got {actual}. "
+            "The file was not used and has been removed; fetch again, and if it "
+            "repeats, the source has changed: report it."
+        )
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+
+
+class UnsafeArchiveError(LocalMLError, ValueError):
+    """An archive member whose path would land outside the destination folder."""
+
+
+class SampleBuildError(LocalMLError, RuntimeError):
+    """Building a sample from its source failed."""
+
+
+class BuildDependencyError(LocalMLError, ImportError):
+    """A package needed to build a sample is not installed."""
+
+
+class ModelFormatError(LocalMLError, ValueError):
+    """A file that is not a readable model of the expected format."""
+
+
+class ProviderUnavailableError(LocalMLError, RuntimeError):
+    """An execution provider that this ONNX Runtime build does not offer."""
