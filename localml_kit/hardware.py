@@ -20,11 +20,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 import psutil
 
 from localml_kit import config
 
-__all__ = ["GPU", "HardwareReport", "fits", "report"]
+__all__ = ["GPU", "PROVIDER_PACKAGES", "HardwareReport", "fits", "providers_table", "report"]
 
 Fit = Literal["fits", "tight", "does not fit"]
 
@@ -237,3 +238,22 @@ def fits(needed_bytes: int, machine: HardwareReport | None = None, *, on_gpu: bo
     if needed_bytes > 0.6 * free:
         return "tight"
     return "fits"
+
+
+def providers_table(available: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Every well-known execution provider, whether this machine has it, and its package.
+
+    Example:
+        >>> table = providers_table(("CPUExecutionProvider",))
+        >>> bool(table.set_index("provider").loc["CPUExecutionProvider", "available"])
+        True
+    """
+    have = _providers() if available is None else available
+    names = list(PROVIDER_PACKAGES) + [p for p in have if p not in PROVIDER_PACKAGES]
+    return pd.DataFrame(
+        {
+            "provider": names,
+            "available": [n in have for n in names],
+            "package": [PROVIDER_PACKAGES.get(n, "") for n in names],
+        }
+    )

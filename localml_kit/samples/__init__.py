@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from localml_kit import config, errors
 from localml_kit.samples import _store
@@ -120,7 +121,7 @@ def status(name: str) -> SampleStatus:
 
 
 def list() -> pd.DataFrame:  # noqa: A001 - the public name the CLI and docs use
-    """A table of every sample: name, task, format, source, ready, size in MB, path.
+    """A table of every sample: name, task, format, source, ready, size in MB, path, description.
 
     Example:
         >>> list()[["name", "ready"]].shape[0] == len(names())
@@ -139,6 +140,7 @@ def list() -> pd.DataFrame:  # noqa: A001 - the public name the CLI and docs use
                 "ready": st.ready,
                 "size_mb": round(st.size_bytes / 1e6, 1),
                 "path": st.path,
+                "description": st.description,
             }
         )
     return pd.DataFrame(rows)
@@ -188,7 +190,10 @@ def fetch_all(names_: Iterable[str] | None = None, *, progress: bool = True) -> 
     chosen = names() if names_ is None else builtins.list(names_)
     for name in chosen:
         get(name)  # fail on an unknown name before any work
-    return {name: fetch(name, progress=progress) for name in chosen}
+    paths = {}
+    for name in tqdm(chosen, desc="samples", unit="sample", disable=not progress):
+        paths[name] = fetch(name, progress=progress)
+    return paths
 
 
 def verify(name: str) -> None:

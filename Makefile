@@ -1,0 +1,47 @@
+# localml-kit: two commands do everything.
+#   make lab    set up, prepare the sample models, open JupyterLab on notebooks/
+#   make test   set up, prepare the sample models, run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+# The CPU build of PyTorch (only needed to build samples). Set TORCH_INDEX to the
+# PyTorch CPU wheel index on machines where plain PyPI would give a CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+STAMP := $(VENV)/.localml-installed
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup samples lab test lint browser clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found; set PYTHON=/path/to/python3.11"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PIP) install -e ".[all]"
+	$(PY) -m localml_kit.labsetup
+	@touch $@
+
+samples: setup
+	$(VENV)/bin/localml-kit samples fetch --all
+
+lab: samples
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
+browser:
+	@bash scripts/ensure-chromium.sh
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check localml_kit tests benchmarks
+	$(PY) -m mypy
+
+test: samples browser lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) test-artifacts .pytest_cache .mypy_cache .ruff_cache
