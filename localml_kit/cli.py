@@ -35,7 +35,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     smp_sub = smp.add_subparsers(dest="samples_command", required=True, metavar="ACTION")
     s_list = smp_sub.add_parser("list", help="list the samples and whether each is ready")
     s_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    s_fetch = smp_sub.add_parser("fetch", help="fetch and build samples (once; later calls return at once)")
+    s_fetch = smp_sub.add_parser(
+        "fetch", help="fetch and build samples (once; later calls return at once)"
+    )
     s_fetch.add_argument("names", nargs="*", metavar="NAME", help="sample names")
     s_fetch.add_argument("--all", action="store_true", help="fetch every sample")
     s_fetch.add_argument("--force", action="store_true", help="rebuild even when ready")
@@ -57,12 +59,19 @@ def _doctor(as_json: bool) -> int:
         return 0
     gib = 1024**3
     gpus = "; ".join(
-        f"{g.name} ({g.memory_free_bytes / gib:.1f}/{g.memory_total_bytes / gib:.1f} GiB free)" for g in rep.gpus
+        f"{g.name} ({g.memory_free_bytes / gib:.1f}/{g.memory_total_bytes / gib:.1f} GiB free)"
+        for g in rep.gpus
     )
     lines = [
         ("OS", f"{rep.os} ({rep.machine})"),
-        ("CPU", f"{rep.cpu_model}: {rep.cpu_physical_cores} cores, {rep.cpu_logical_cores} threads"),
-        ("RAM", f"{rep.ram_available_bytes / gib:.1f} GiB free of {rep.ram_total_bytes / gib:.1f} GiB"),
+        (
+            "CPU",
+            f"{rep.cpu_model}: {rep.cpu_physical_cores} cores, {rep.cpu_logical_cores} threads",
+        ),
+        (
+            "RAM",
+            f"{rep.ram_available_bytes / gib:.1f} GiB free of {rep.ram_total_bytes / gib:.1f} GiB",
+        ),
         ("GPUs", gpus or rep.gpu_note),
         ("Python", rep.python),
         ("onnxruntime", rep.onnxruntime or "not installed"),
@@ -77,7 +86,9 @@ def _doctor(as_json: bool) -> int:
     missing = [n for n, ok in rep.samples_ready.items() if not ok]
     print(f"{'Samples':<{width}}  {len(ready)}/{len(rep.samples_ready)} ready")
     if missing:
-        print(f"{'':<{width}}  not ready: {', '.join(missing)} (run `localml-kit samples fetch --all`)")
+        print(
+            f"{'':<{width}}  not ready: {', '.join(missing)} (run `localml-kit samples fetch --all`)"
+        )
     return 0
 
 

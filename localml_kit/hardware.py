@@ -83,8 +83,14 @@ class HardwareReport:
         gb = 1024**3
         rows = [
             ("Operating system", f"{self.os} ({self.machine})"),
-            ("CPU", f"{self.cpu_model}: {self.cpu_physical_cores} cores, {self.cpu_logical_cores} threads"),
-            ("RAM", f"{self.ram_available_bytes / gb:.1f} GiB free of {self.ram_total_bytes / gb:.1f} GiB"),
+            (
+                "CPU",
+                f"{self.cpu_model}: {self.cpu_physical_cores} cores, {self.cpu_logical_cores} threads",
+            ),
+            (
+                "RAM",
+                f"{self.ram_available_bytes / gb:.1f} GiB free of {self.ram_total_bytes / gb:.1f} GiB",
+            ),
             (
                 "GPUs",
                 "; ".join(

@@ -1,7 +1,7 @@
 """Test harness: hermetic settings for every test, and the real sample cache where needed.
 
 Every test runs with ``LOCALML_HOME`` and the Hugging Face caches in its own
-``tmp_path`` and with the Hub switched off. Tests that need the real, built
+``tmp_path``, and with the Hub endpoint on a closed port of 127.0.0.1. Tests that need the real, built
 sample models ask for the ``real_home`` fixture: it points ``LOCALML_HOME`` at
 the cache that ``make samples`` filled (read-only use) and fails under
 ``CI=true`` (skips elsewhere) when the samples are not ready.
@@ -25,11 +25,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point every cache at tmp_path; no hub, no real kit cache."""
+    """Point every cache at tmp_path; the Hub endpoint at a closed local port; no real kit cache."""
     home = tmp_path / "localml-home"
     monkeypatch.setenv("LOCALML_HOME", str(home))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("LOCALML_OFFLINE", raising=False)
     monkeypatch.delenv("LOCALML_PIP_INDEX_URL", raising=False)
     return home

