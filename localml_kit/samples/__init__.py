@@ -138,7 +138,7 @@ def list() -> pd.DataFrame:
                 "format": st.format,
                 "source": st.source,
                 "ready": st.ready,
-                "size_mb": round(st.size_bytes / 1e6, 1),
+                "size_mb": round(st.size_bytes / 1e6, 2),
                 "path": st.path,
                 "description": st.description,
             }
