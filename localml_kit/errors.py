@@ -18,6 +18,7 @@ from __future__ import annotations
 __all__ = [
     "BuildDependencyError",
     "ChecksumError",
+    "ConfigError",
     "DownloadError",
     "LocalMLError",
     "ModelFormatError",
@@ -36,6 +37,10 @@ class LocalMLError(Exception):
     def __str__(self) -> str:
         # KeyError quotes its argument; keep messages readable for every subclass.
         return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class ConfigError(LocalMLError, ValueError):
+    """A setting (an environment variable or an argument) with a value the kit cannot use."""
 
 
 class UnknownSampleError(LocalMLError, KeyError):

@@ -448,3 +448,91 @@ def test_real_minilm_embeds_sentences(real_home: Path) -> None:
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     sims = emb @ emb.T
     assert sims[0, 1] > sims[0, 2] + 0.2  # the cat is closer to the kitten than to stocks
+
+
+# --- the Hub as a second source ---------------------------------------------------------
+
+
+def _hub_sample(tiny: bytes, sha: str | None = None) -> Sample:
+    from localml_kit._download import HubFile
+
+    source = WheelSource("tiny-model", "1.0", "tiny_model-1.0-py3-none-any.whl", "0" * 64, ())
+    digest = hashlib.sha256(tiny).hexdigest() if sha is None else sha
+    return Sample(
+        name="tiny-hub",
+        title="tiny",
+        task="test",
+        format="onnx",
+        license="MIT",
+        description="an Identity graph",
+        source=source,
+        variants={"onnx": "model.onnx"},
+        hub_files=(HubFile("org/tiny", "onnx/model.onnx", "model.onnx", digest),),
+    )
+
+
+def test_hub_source_downloads_and_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.hubserver import serve_hub
+
+    tiny = _tiny_onnx()
+    monkeypatch.setenv("LOCALML_SAMPLE_SOURCES", "hub")
+    with serve_hub({"org/tiny/onnx/model.onnx": tiny}) as (endpoint, requests):
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        folder = _store.ensure(_hub_sample(tiny), progress=False)
+        assert (folder / "model.onnx").read_bytes() == tiny
+        assert any(r.startswith("GET /org/tiny/resolve/main/onnx/model.onnx") for r in requests)
+    manifest = _store.read_manifest(folder) or {}
+    assert manifest["source"]["from"] == "hub"
+
+
+def test_hub_file_with_wrong_sha256_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.hubserver import serve_hub
+
+    monkeypatch.setenv("LOCALML_SAMPLE_SOURCES", "hub")
+    with serve_hub({"org/tiny/onnx/model.onnx": _tiny_onnx()}) as (endpoint, _):
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(errors.ChecksumError, match="org/tiny/onnx/model"):
+            _store.ensure(_hub_sample(_tiny_onnx(), sha="e" * 64), progress=False)
+    assert not list((config.downloads_dir() / "hub").glob("*model.onnx"))
+
+
+def test_index_unreachable_falls_back_to_the_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.hubserver import serve_hub
+
+    monkeypatch.setenv("LOCALML_PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    with serve_hub({"org/tiny/onnx/model.onnx": _tiny_onnx()}) as (endpoint, _):
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        folder = _store.ensure(_hub_sample(_tiny_onnx()), progress=False)
+    assert (_store.read_manifest(folder) or {})["source"]["from"] == "hub"
+
+
+def test_hub_missing_file_and_index_unreachable_name_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.hubserver import serve_hub
+
+    monkeypatch.setenv("LOCALML_PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    with serve_hub({}) as (endpoint, _):
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        with pytest.raises(errors.DownloadError) as info:
+            _store.ensure(_hub_sample(_tiny_onnx()), progress=False)
+    assert "package index" in str(info.value) and "from the Hub" in str(info.value)
+
+
+def test_unknown_sample_source_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALML_SAMPLE_SOURCES", "pypi,ftp")
+    with pytest.raises(errors.ConfigError, match="ftp"):
+        config.sample_sources()
+
+
+def test_minilm_hub_files_match_its_wheel_members() -> None:
+    sample = samples.get("all-minilm-l6-v2")
+    assert sample.source is not None
+    assert [(h.dest, h.sha256) for h in sample.hub_files] == [
+        (m.dest, m.sha256) for m in sample.source.members
+    ]
+
+
+def test_unreachable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALML_SAMPLE_SOURCES", "hub")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(errors.DownloadError, match="unreachable"):
+        _store.ensure(_hub_sample(_tiny_onnx()), progress=False)

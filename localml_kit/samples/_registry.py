@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from localml_kit._download import HubFile
+
 
 @dataclass(frozen=True)
 class WheelMember:
@@ -47,6 +49,8 @@ class Sample:
     ``source`` is None for samples made from data that a build package ships
     (scikit-learn's digits).
     ``steps`` name build steps in ``_builders`` run in a child process, in order.
+    ``hub_files`` are the same source files on the Hugging Face Hub, pinned by the
+    same sha256: the fallback when the package index cannot be reached.
     """
 
     name: str
@@ -58,6 +62,7 @@ class Sample:
     source: WheelSource | None
     variants: dict[str, str]
     hub_repo: str | None = None
+    hub_files: tuple[HubFile, ...] = ()
     steps: tuple[str, ...] = ()
     build_requires: tuple[str, ...] = ()
     recipe: int = 1
@@ -176,6 +181,15 @@ REGISTRY: tuple[Sample, ...] = (
         ),
         source=_MINILM_WHEEL,
         hub_repo="sentence-transformers/all-MiniLM-L6-v2",
+        hub_files=tuple(
+            HubFile(
+                "sentence-transformers/all-MiniLM-L6-v2",
+                m.path.rsplit("/", 1)[1],
+                m.dest,
+                m.sha256,
+            )
+            for m in _MINILM_WHEEL.members
+        ),
         variants={"onnx": "model.onnx", "tokenizer": "tokenizer.json"},
         steps=("minilm_export",),
         build_requires=_BUILD_TORCH,

