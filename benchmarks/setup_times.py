@@ -69,9 +69,9 @@ def bench_samples(python: str) -> list[dict]:
             seconds = time.perf_counter() - start
             size = _folder_mb(Path(tmp) / "samples" / name)
             rows.append(
-                {"sample": name, "fetch_build_s": round(seconds, 1), "size_mb": round(size, 1)}
+                {"sample": name, "fetch_build_s": round(seconds, 1), "size_mb": round(size, 3)}
             )
-            print(f"{name:<24} {seconds:7.1f} s {size:9.1f} MB", flush=True)
+            print(f"{name:<24} {seconds:7.1f} s {size:10.3f} MB", flush=True)
         start = time.perf_counter()
         subprocess.run(
             [python, "-m", "localml_kit.cli", "samples", "fetch", "--all"],
