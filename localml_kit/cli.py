@@ -47,6 +47,16 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     s_verify = smp_sub.add_parser("verify", help="hash a sample's files against its manifest")
     s_verify.add_argument("names", nargs="*", metavar="NAME")
     s_verify.add_argument("--all", action="store_true", help="verify every ready sample")
+    insp = sub.add_parser(
+        "inspect", help="summarise an ONNX or GGUF model: inputs, outputs, operators, weights"
+    )
+    insp.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a .onnx/.gguf path, a folder with one, or a sample name[:variant]",
+    )
+    insp.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    insp.add_argument("--top", type=int, default=10, help="how many operators and weights to list")
     return parser.parse_args(argv)
 
 
@@ -124,6 +134,30 @@ def _samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    from localml_kit import graph
+
+    summary = graph.summarize(args.model)
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, default=str))
+        return 0
+    facts = summary.facts()
+    width = max(len(k) for k, _ in facts)
+    for key, value in facts:
+        print(f"{key:<{width}}  {value}")
+    sections = [("Inputs and outputs", summary.io() if summary.format == "onnx" else None)]
+    if summary.operators:
+        sections.append((f"Operators (top {args.top})", summary.operators_frame().head(args.top)))
+    sections.append(("Weights by type", summary.dtypes()))
+    sections.append((f"Largest weights (top {args.top})", summary.largest(args.top)))
+    for title, frame in sections:
+        if frame is None or frame.empty:
+            continue
+        print(f"\n{title}")
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for a kit error, with one line on stderr)."""
     args = parse_arguments(argv)
@@ -132,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(args.json)
         if args.command == "samples":
             return _samples(args)
+        if args.command == "inspect":
+            return _inspect(args)
     except errors.LocalMLError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ __all__ = [
     "DownloadError",
     "LocalMLError",
     "ModelFormatError",
+    "ModelNotFoundError",
     "OfflineError",
     "ProviderUnavailableError",
     "SampleBuildError",
@@ -91,3 +92,7 @@ class ModelFormatError(LocalMLError, ValueError):
 
 class ProviderUnavailableError(LocalMLError, RuntimeError):
     """An execution provider that this ONNX Runtime build does not offer."""
+
+
+class ModelNotFoundError(LocalMLError, FileNotFoundError):
+    """A model path or sample name that does not lead to a model file."""

@@ -1,11 +1,15 @@
-"""Notebook 00 in a real JupyterLab, driven by headless Chromium.
+"""The notebooks in a real JupyterLab, and netron's page, driven by headless Chromium.
 
 Starts ``jupyter lab`` from this environment on 127.0.0.1 with a private token,
-private Jupyter folders and a copy of the notebook, opens it in Chromium through
+private Jupyter folders and a copy of a notebook, opens it in Chromium through
 Playwright, runs every cell from the Run menu and checks what a learner would
 see: every code cell executed, no stderr or error output, the tqdm progress bars
-rendered as ipywidgets (not as text), the hardware table and the matplotlib
-plot. Screenshots go to ``test-artifacts/browser/``.
+rendered as ipywidgets (not as text), the tables and the matplotlib plots, and
+(notebook 04) the model graph drawn by netron inside the GraphViewer. A second
+test opens the kit's netron page directly with the browser's clock a year ahead:
+the graph appears with no consent dialog, no update prompt and no request
+beyond 127.0.0.1. Host names never resolve in this browser, so nothing can
+leave the machine. Screenshots go to ``test-artifacts/browser/``.
 
 Chromium comes from ``LOCALML_CHROMIUM``, ``/usr/bin/chromium`` or
 ``/usr/bin/chromium-browser`` (``make browser`` installs Debian's). Without one
@@ -14,6 +18,7 @@ the test skips, and fails under ``CI=true``.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -38,7 +43,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import IN_CI, REPO
 
-NOTEBOOK = "00_setup_and_hardware.ipynb"
+NOTEBOOKS = ("00_setup_and_hardware.ipynb", "04_inside_a_model.ipynb")
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_ARGS = [
@@ -98,6 +103,7 @@ class Lab:
     root: Path
     log: Path
     code_cells: int
+    notebook: str
 
 
 @dataclass
@@ -211,11 +217,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def lab(real_home: Path, tmp_path: Path) -> Iterator[Lab]:
+def lab(real_home: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Lab]:
     """JupyterLab on 127.0.0.1 serving a fresh copy of the notebook, with private settings."""
+    notebook = request.param
     root = tmp_path / "lab-root"
     root.mkdir()
-    code_cells = fresh_notebook(REPO / "notebooks" / NOTEBOOK, root / NOTEBOOK)
+    code_cells = fresh_notebook(REPO / "notebooks" / notebook, root / notebook)
 
     jupyter = tmp_path / "jupyter"
     settings = jupyter / "lab-settings"
@@ -263,7 +270,9 @@ def lab(real_home: Path, tmp_path: Path) -> Iterator[Lab]:
         process = subprocess.Popen(command, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT)
     try:
         url = wait_until_ready(process, runtime, port, token, log)
-        yield Lab(url=url, token=token, root=root, log=log, code_cells=code_cells)
+        yield Lab(
+            url=url, token=token, root=root, log=log, code_cells=code_cells, notebook=notebook
+        )
     finally:
         stop(process)
 
@@ -276,7 +285,7 @@ def page_state(page: Page) -> dict[str, Any]:
 
 
 def save_failure_evidence(page: Page, lab: Lab, browser_log: BrowserLog) -> None:
-    stem = Path(NOTEBOOK).stem
+    stem = Path(lab.notebook).stem
     try:
         page.screenshot(path=str(ARTIFACTS / f"{stem}-failure.png"))
     except Exception as error:
@@ -293,9 +302,11 @@ def scroll_to(page: Page, selector: str) -> None:
 
 
 @pytest.mark.browser
-def test_notebook_00_runs_in_jupyterlab_with_widgets(chromium: str, lab: Lab) -> None:
+@pytest.mark.parametrize("lab", NOTEBOOKS, indirect=True, ids=lambda n: n[:2])
+def test_notebook_runs_in_jupyterlab_with_widgets(chromium: str, lab: Lab) -> None:
     code_cells = lab.code_cells
-    stem = Path(NOTEBOOK).stem
+    notebook = lab.notebook
+    stem = Path(notebook).stem
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob(f"{stem}*"):  # no stale evidence from an earlier run
         old.unlink()
@@ -313,7 +324,7 @@ def test_notebook_00_runs_in_jupyterlab_with_widgets(chromium: str, lab: Lab) ->
             page.on("console", lambda msg: browser_log.console.append(f"{msg.type}: {msg.text}"))
             page.on("pageerror", lambda error: browser_log.console.append(f"pageerror: {error}"))
             try:
-                page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?reset&token={lab.token}")
+                page.goto(f"{lab.url}/lab/tree/{notebook}?reset&token={lab.token}")
                 try:
                     page.wait_for_selector(
                         ".jp-NotebookPanel .jp-Notebook", timeout=KERNEL_TIMEOUT_S * 1000
@@ -352,16 +363,7 @@ def test_notebook_00_runs_in_jupyterlab_with_widgets(chromium: str, lab: Lab) ->
                     f"an image did not load: {state}"
                 )
 
-                scroll_to(page, "table.localml-hardware")
-                expect(page.locator("table.localml-hardware")).to_be_visible()
-                page.screenshot(path=str(ARTIFACTS / f"{stem}.png"))
-
-                scroll_to(page, ".jp-Notebook .widget-hprogress")
-                expect(page.locator(".jp-Notebook .widget-hprogress").first).to_be_visible()
-                page.screenshot(path=str(ARTIFACTS / f"{stem}-widgets.png"))
-
-                scroll_to(page, ".jp-Notebook .jp-RenderedImage img")
-                expect(page.locator(".jp-Notebook .jp-RenderedImage img").first).to_be_visible()
+                CHECKS[notebook](page, stem)
 
                 assert not browser_log.outside_requests, (
                     f"the page tried to reach beyond 127.0.0.1: {browser_log.outside_requests}"
@@ -374,3 +376,90 @@ def test_notebook_00_runs_in_jupyterlab_with_widgets(chromium: str, lab: Lab) ->
                 raise
         finally:
             browser.close()
+
+
+def check_notebook_00(page: Page, stem: str) -> None:
+    scroll_to(page, "table.localml-hardware")
+    expect(page.locator("table.localml-hardware")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / f"{stem}.png"))
+
+    scroll_to(page, ".jp-Notebook .widget-hprogress")
+    expect(page.locator(".jp-Notebook .widget-hprogress").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / f"{stem}-widgets.png"))
+
+    scroll_to(page, ".jp-Notebook .jp-RenderedImage img")
+    expect(page.locator(".jp-Notebook .jp-RenderedImage img").first).to_be_visible()
+
+
+def check_notebook_04(page: Page, stem: str) -> None:
+    scroll_to(page, ".jp-Notebook .localml-model-summary")
+    expect(page.locator(".jp-Notebook .localml-model-summary").first).to_be_visible()
+
+    # The GraphViewer: its Graph tab holds netron's frame, and the frame draws the graph.
+    viewer = page.locator(".jp-Notebook .localml-graph-viewer").first
+    viewer.scroll_into_view_if_needed()
+    expect(viewer.locator(".widget-tab")).to_be_visible()
+    frame = viewer.frame_locator("iframe.localml-netron")
+    expect(frame.locator("g.node").first).to_be_visible(timeout=NETRON_TIMEOUT_S * 1000)
+    expect(frame.get_by_text(CONSENT_TEXT)).to_have_count(0)
+    expect(frame.get_by_text(UPDATE_TEXT)).to_have_count(0)
+    page.wait_for_timeout(500)  # let the layout settle for the picture
+    page.screenshot(path=str(ARTIFACTS / f"{stem}-graph-viewer.png"))
+
+    # The standalone view from graph.show() draws too (it is closed at the end of the run,
+    # so its frame may be blank by now: only the viewer's frame is checked above).
+    assert page.locator(".jp-Notebook iframe.localml-netron").count() >= 1
+
+
+CHECKS = {
+    "00_setup_and_hardware.ipynb": check_notebook_00,
+    "04_inside_a_model.ipynb": check_notebook_04,
+}
+NETRON_TIMEOUT_S = 60
+CONSENT_TEXT = "This app uses cookies"
+UPDATE_TEXT = "Please update"
+
+
+@pytest.mark.browser
+@pytest.mark.samples
+def test_netron_page_offline_without_dialogs(chromium: str, real_home: Path) -> None:
+    """The kit's netron page in a browser with no network and its clock a year ahead."""
+    from localml_kit import graph
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser_log = BrowserLog()
+    views = [graph.show("all-minilm-l6-v2"), graph.show("smollm2-135m-instruct:gguf")]
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                context = browser.new_context(viewport=VIEWPORT)
+                context.on("request", lambda request: browser_log.on_request(request.url))
+                page = context.new_page()
+                # netron asks to update once its page is 180 days older than the browser's clock.
+                page.clock.install(time=datetime.datetime.now() + datetime.timedelta(days=400))
+                page.on("console", lambda m: browser_log.console.append(f"{m.type}: {m.text}"))
+                for view, label in zip(views, ("onnx", "gguf"), strict=True):
+                    page.goto(view.url)
+                    try:
+                        expect(page.locator("g.node").first).to_be_visible(
+                            timeout=NETRON_TIMEOUT_S * 1000
+                        )
+                    except AssertionError:
+                        page.screenshot(path=str(ARTIFACTS / f"netron-{label}-failure.png"))
+                        raise
+                    expect(page.get_by_text(CONSENT_TEXT)).to_have_count(0)
+                    expect(page.get_by_text(UPDATE_TEXT)).to_have_count(0)
+                    assert page.locator("g.node").count() > 50
+                    page.wait_for_timeout(1000)  # netron fades its splash out
+                    page.screenshot(path=str(ARTIFACTS / f"netron-{label}.png"))
+            finally:
+                browser.close()
+    finally:
+        for view in views:
+            view.close()
+    assert not browser_log.outside_requests, (
+        f"netron's page tried to reach beyond 127.0.0.1: {browser_log.outside_requests}"
+    )

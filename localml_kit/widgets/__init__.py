@@ -1,0 +1,27 @@
+"""Jupyter views over the kit's cores (ipywidgets).
+
+Each widget is a thin view: the analysis lives in a plain-Python module and the
+widget's last result is on ``.result``. Widgets are imported lazily so that
+``import localml_kit.widgets`` stays cheap.
+
+Example:
+    >>> from localml_kit.widgets import GraphViewer  # doctest: +SKIP
+    >>> viewer = GraphViewer("all-minilm-l6-v2")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WIDGETS = {
+    "GraphViewer": "localml_kit.widgets.graph_viewer",
+}
+
+__all__ = sorted(_WIDGETS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WIDGETS:
+        return getattr(importlib.import_module(_WIDGETS[name]), name)
+    raise AttributeError(f"module 'localml_kit.widgets' has no attribute {name!r}")
