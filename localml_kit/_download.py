@@ -193,3 +193,57 @@ def hub_file(file: HubFile) -> Path:
             raise errors.ChecksumError(f"{label} (from the Hub)", file.sha256, actual)
         shutil.move(str(got), cached)
     return cached
+
+
+def pip_install(
+    python: str | os.PathLike[str], requirements: list[str], *, timeout: float = 1800
+) -> None:
+    """Install packages into another Python environment with its own pip.
+
+    Honours the offline switch and ``LOCALML_PIP_INDEX_URL`` like the sample
+    downloads; pip's own configuration (certificates, proxies) applies too.
+
+    Example:
+        >>> pip_install("/home/me/.cache/localml-kit/envs/openvino/bin/python",
+        ...             ["onnxruntime-openvino==1.24.1"])  # doctest: +SKIP
+    """
+    label = " ".join(requirements)
+    if config.is_offline():
+        raise errors.OfflineError(
+            f"installing {label} needs the package index, and offline mode is on "
+            "(LOCALML_OFFLINE / HF_HUB_OFFLINE). Unset it and try again with network."
+        )
+    cmd = [
+        os.fspath(python),
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        "--timeout",
+        "30",
+        "--retries",
+        "2",
+        "-q",
+        *requirements,
+    ]
+    index = config.pip_index_url()
+    if index:
+        cmd += ["--index-url", index]
+        host = urlparse(index).hostname
+        if host:
+            cmd += ["--trusted-host", host]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise errors.DownloadError(
+            f"pip install {label} did not finish in {timeout:.0f} s; check the network "
+            "or the package index (LOCALML_PIP_INDEX_URL)."
+        ) from exc
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if "ERROR" in ln]
+        detail = " ".join(lines[-2:]) or f"pip exited with {proc.returncode}"
+        raise errors.DownloadError(
+            f"could not install {label} from the package index: {detail} "
+            "Check the network, or point LOCALML_PIP_INDEX_URL at an index that has it."
+        )

@@ -20,13 +20,23 @@ __all__ = [
     "ChecksumError",
     "ConfigError",
     "DownloadError",
+    "EnvironmentCreateError",
+    "EnvironmentNotReadyError",
+    "InputError",
     "LocalMLError",
+    "LocalMLWarning",
     "ModelFormatError",
     "ModelNotFoundError",
+    "NothingToQuantizeWarning",
     "OfflineError",
+    "OptionalDependencyError",
+    "OutputMismatchError",
+    "ProfileRunError",
     "ProviderUnavailableError",
     "SampleBuildError",
     "SampleNotReadyError",
+    "UnknownEnvironmentError",
+    "UnknownProviderError",
     "UnknownSampleError",
     "UnsafeArchiveError",
 ]
@@ -96,3 +106,43 @@ class ProviderUnavailableError(LocalMLError, RuntimeError):
 
 class ModelNotFoundError(LocalMLError, FileNotFoundError):
     """A model path or sample name that does not lead to a model file."""
+
+
+class UnknownProviderError(LocalMLError, ValueError):
+    """An execution provider name that the kit does not know (the message lists the valid ones)."""
+
+
+class InputError(LocalMLError, ValueError):
+    """Model inputs that do not match the model: a wrong dtype or shape, or a dim left unresolved."""
+
+
+class UnknownEnvironmentError(LocalMLError, KeyError):
+    """A provider environment name that the kit has no recipe for."""
+
+
+class EnvironmentNotReadyError(LocalMLError, FileNotFoundError):
+    """A provider environment that has not been created (or is broken)."""
+
+
+class EnvironmentCreateError(LocalMLError, RuntimeError):
+    """Creating a provider environment (a venv with another ONNX Runtime package) failed."""
+
+
+class OptionalDependencyError(LocalMLError, ImportError):
+    """A feature needs a package from an optional extra (e.g. matplotlib for plots)."""
+
+
+class ProfileRunError(LocalMLError, RuntimeError):
+    """A measurement that could not complete: the model failed to load, the worker crashed or hung."""
+
+
+class OutputMismatchError(LocalMLError, ValueError):
+    """Two models whose outputs cannot be compared: a name, shape or dtype differs (the message says which)."""
+
+
+class LocalMLWarning(UserWarning):
+    """Base class of every warning the kit gives (something worked, but not as asked)."""
+
+
+class NothingToQuantizeWarning(LocalMLWarning):
+    """A model with no weights that the chosen method converts: the variant is an unchanged copy."""

@@ -16,10 +16,11 @@ Example:
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -32,6 +33,7 @@ __all__ = [
     "SampleStatus",
     "WheelMember",
     "WheelSource",
+    "example_inputs",
     "fetch",
     "fetch_all",
     "get",
@@ -209,3 +211,30 @@ def verify(name: str) -> None:
     :class:`~localml_kit.errors.ChecksumError`.
     """
     _store.verify(get(name))
+
+
+def example_inputs(
+    name: str, *, batch: int = 1, dims: Mapping[str, int] | None = None, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Realistic inputs for a ready sample's model: real sentences, text-like images, digit rows.
+
+    ``dims`` adjusts the sample's own sizes (``sequence`` for the sentence
+    encoder, ``height``/``width`` for the OCR models). A sample without
+    example inputs raises :class:`~localml_kit.errors.InputError`.
+
+    Example:
+        >>> feeds = example_inputs("all-minilm-l6-v2", batch=2)  # doctest: +SKIP
+        >>> sorted(feeds)  # doctest: +SKIP
+        ['attention_mask', 'input_ids', 'token_type_ids']
+    """
+    from localml_kit.samples._inputs import INPUTS
+
+    sample = get(name)
+    if not sample.inputs:
+        raise errors.InputError(
+            f"sample {name!r} has no example inputs; make inputs from its input specs instead "
+            "(localml_kit.profile.make_inputs)."
+        )
+    target = path(name)
+    folder = target.parent if target.is_file() else target
+    return INPUTS[sample.inputs](folder, int(batch), dict(dims or {}), int(seed))

@@ -146,10 +146,9 @@ def minilm_export(folder: Path) -> None:
     shutil.rmtree(src)
 
 
-def _digits(folder: Path, kind: str) -> None:
+def train_digits(kind: str):  # -> (estimator, x_train, x_test, y_test)
+    """Train the digits sample's scikit-learn model (``mlp`` or ``forest``) exactly as its build does."""
     import numpy as np
-    import onnxruntime as ort
-    from skl2onnx import to_onnx
     from sklearn.datasets import load_digits
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import train_test_split
@@ -167,6 +166,35 @@ def _digits(folder: Path, kind: str) -> None:
     else:
         model = RandomForestClassifier(n_estimators=50, max_depth=12, random_state=0)
     model.fit(x_train, y_train)
+    return model, x_train, x_test, y_test
+
+
+def minilm_reference(folder: Path) -> None:
+    """PyTorch outputs of MiniLM (mean pooling + normalise) for ``feeds.npz``: ``torch_outputs.npz``."""
+    import numpy as np
+    import torch
+    from transformers import AutoModel
+
+    bert = AutoModel.from_pretrained(folder / "source", dtype=torch.float32).eval()
+    feeds = dict(np.load(folder / "feeds.npz"))
+    with torch.no_grad():
+        hidden = bert(**{k: torch.from_numpy(v) for k, v in feeds.items()}).last_hidden_state
+        mask = torch.from_numpy(feeds["attention_mask"]).unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        emb = torch.nn.functional.normalize(pooled, p=2, dim=1)
+    np.savez(
+        folder / "torch_outputs.npz",
+        last_hidden_state=hidden.numpy(),
+        sentence_embedding=emb.numpy(),
+    )
+
+
+def _digits(folder: Path, kind: str) -> None:
+    import numpy as np
+    import onnxruntime as ort
+    from skl2onnx import to_onnx
+
+    model, x_train, x_test, y_test = train_digits(kind)
     onx = to_onnx(
         model,
         x_train[:1],
@@ -210,6 +238,7 @@ STEPS: dict[str, Callable[[Path], None]] = {
     "smollm2_onnx_int8": smollm2_onnx_int8,
     "smollm2_onnx_int4": smollm2_onnx_int4,
     "minilm_export": minilm_export,
+    "minilm_reference": minilm_reference,
     "digits_mlp": digits_mlp,
     "digits_forest": digits_forest,
 }

@@ -51,6 +51,8 @@ class Sample:
     ``steps`` name build steps in ``_builders`` run in a child process, in order.
     ``hub_files`` are the same source files on the Hugging Face Hub, pinned by the
     same sha256: the fallback when the package index cannot be reached.
+    ``inputs`` names a function in ``_inputs`` that makes realistic example
+    inputs for the model (profiling and comparisons use it); empty for none.
     """
 
     name: str
@@ -67,6 +69,7 @@ class Sample:
     build_requires: tuple[str, ...] = ()
     recipe: int = 1
     tags: tuple[str, ...] = field(default=())
+    inputs: str = ""
 
     @property
     def default_variant(self) -> str:
@@ -194,6 +197,7 @@ REGISTRY: tuple[Sample, ...] = (
         steps=("minilm_export",),
         build_requires=_BUILD_TORCH,
         tags=("embeddings", "bert"),
+        inputs="minilm_sentences",
     ),
     Sample(
         name="ppocr-v4-det",
@@ -218,6 +222,7 @@ REGISTRY: tuple[Sample, ...] = (
         hub_repo="SWHL/RapidOCR",
         variants={"onnx": "model.onnx"},
         tags=("ocr", "vision"),
+        inputs="ppocr_det_page",
     ),
     Sample(
         name="ppocr-v4-rec",
@@ -243,6 +248,7 @@ REGISTRY: tuple[Sample, ...] = (
         hub_repo="SWHL/RapidOCR",
         variants={"onnx": "model.onnx"},
         tags=("ocr", "vision"),
+        inputs="ppocr_rec_line",
     ),
     Sample(
         name="ppocr-v4-cls",
@@ -267,6 +273,7 @@ REGISTRY: tuple[Sample, ...] = (
         hub_repo="SWHL/RapidOCR",
         variants={"onnx": "model.onnx"},
         tags=("ocr", "vision"),
+        inputs="ppocr_cls_line",
     ),
     Sample(
         name="digits-mlp",
@@ -284,6 +291,7 @@ REGISTRY: tuple[Sample, ...] = (
         steps=("digits_mlp",),
         build_requires=_BUILD_SKLEARN,
         tags=("classic-ml", "tabular"),
+        inputs="digits_rows",
     ),
     Sample(
         name="digits-forest",
@@ -300,5 +308,6 @@ REGISTRY: tuple[Sample, ...] = (
         steps=("digits_forest",),
         build_requires=_BUILD_SKLEARN,
         tags=("classic-ml", "tabular"),
+        inputs="digits_rows",
     ),
 )

@@ -15,7 +15,10 @@ import importlib
 from typing import Any
 
 _WIDGETS = {
+    "ChatPanel": "localml_kit.widgets.chat_panel",
     "GraphViewer": "localml_kit.widgets.graph_viewer",
+    "OutputComparator": "localml_kit.widgets.output_comparator",
+    "ProfilerPanel": "localml_kit.widgets.profiler_panel",
 }
 
 __all__ = sorted(_WIDGETS)

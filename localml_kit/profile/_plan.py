@@ -1,0 +1,373 @@
+"""The run plan: models x providers x threads x batch sizes x optimization levels (x arena, spinning).
+
+A :class:`Plan` expands into :class:`Configuration` records, each a plain,
+JSON-serialisable job that one worker process measures. A distributed engine
+could run the same list of jobs elsewhere without changing the measurement code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from localml_kit import config, envs, errors, hardware
+
+# Short names a user may type, and the ONNX Runtime names they stand for.
+PROVIDER_ALIASES: dict[str, str] = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "ov": "OpenVINOExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "dml": "DmlExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "qnn": "QNNExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+    "migraphx": "MIGraphXExecutionProvider",
+    "webgpu": "WebGpuExecutionProvider",
+    "azure": "AzureExecutionProvider",
+}
+OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "layout", "all")
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+
+def _main_providers() -> tuple[str, ...]:
+    try:
+        import onnxruntime
+    except ImportError:
+        return ()
+    return tuple(onnxruntime.get_available_providers())
+
+
+def known_providers() -> list[str]:
+    """Every provider name the kit accepts (ONNX Runtime names; aliases map onto them).
+
+    Example:
+        >>> "OpenVINOExecutionProvider" in known_providers()
+        True
+    """
+    names = [*hardware.PROVIDER_PACKAGES, "AzureExecutionProvider"]
+    names += [p for p in _main_providers() if p not in names]
+    return names
+
+
+def resolve_provider(name: str) -> str:
+    """The ONNX Runtime name for a provider: ``"cuda"`` -> ``"CUDAExecutionProvider"``.
+
+    Accepts the aliases (cpu, cuda, tensorrt, openvino, directml, coreml, ...),
+    full names in any letter case, and any provider a provider environment
+    offers. An unknown name lists the valid ones.
+
+    Example:
+        >>> resolve_provider("OpenVINO")
+        'OpenVINOExecutionProvider'
+    """
+    key = name.strip()
+    if key.lower() in PROVIDER_ALIASES:
+        return PROVIDER_ALIASES[key.lower()]
+    env_names: list[str] = []
+    table = envs.list()
+    for cell in table.loc[table["ready"], "providers"]:
+        env_names += [p.strip() for p in str(cell).split(",") if p.strip()]
+    candidates = known_providers() + env_names
+    for full in candidates:
+        if full.lower() == key.lower() or full.lower() == f"{key.lower()}executionprovider":
+            return full
+    raise errors.UnknownProviderError(
+        f"unknown execution provider {name!r}. Valid: {', '.join(PROVIDER_ALIASES)} "
+        f"(short names) or {', '.join(dict.fromkeys(candidates))}."
+    )
+
+
+def short_name(provider: str) -> str:
+    """The short name of a provider, for labels: ``"CUDAExecutionProvider"`` -> ``"cuda"``."""
+    for alias, full in PROVIDER_ALIASES.items():
+        if full == provider:
+            return alias
+    return provider.removesuffix("ExecutionProvider").lower()
+
+
+def default_threads() -> int:
+    """One intra-op thread per free core: physical cores, less those busy right now (>= 1).
+
+    "Busy" is a logical CPU above 50% use over the next 0.2 s. Spinning threads
+    on a busy machine collapse throughput, so the kit never asks for more
+    threads than there are free cores.
+
+    Example:
+        >>> default_threads() >= 1
+        True
+    """
+    physical = psutil.cpu_count(logical=False) or 1
+    logical = psutil.cpu_count(logical=True) or physical
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except AttributeError:
+        allowed = logical
+    busy = sum(1 for p in psutil.cpu_percent(interval=0.2, percpu=True) if p > 50.0)
+    free_logical = max(1, min(allowed, logical) - busy)
+    per_core = max(1, logical // physical)
+    return max(1, min(physical, free_logical // per_core or 1))
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One configuration to measure: a plain, JSON-serialisable job for one worker process.
+
+    Example:
+        >>> c = Configuration(index=0, model="m", model_path="m.onnx",
+        ...                   provider="CPUExecutionProvider", python="python")
+        >>> Configuration.from_dict(c.to_dict()) == c
+        True
+    """
+
+    index: int
+    model: str
+    model_path: str
+    provider: str
+    python: str
+    environment: str = "main"
+    threads: int = 1
+    batch: int | None = 1
+    optimization: str = "all"
+    cpu_arena: bool = True
+    spinning: bool = False
+    warmup: int = 5
+    min_iterations: int = 50
+    min_seconds: float = 2.0
+    timeout_s: float = 300.0
+    provider_options: dict[str, Any] = field(default_factory=dict)
+    operator_profile: bool = True
+    strict: bool = False
+
+    @property
+    def label(self) -> str:
+        """A short label: ``model · provider · threads · batch · optimization [· arena/spin]``."""
+        parts = [
+            self.model,
+            short_name(self.provider),
+            f"{self.threads}t",
+            f"b{self.batch if self.batch is not None else '?'}",
+            self.optimization,
+        ]
+        if not self.cpu_arena:
+            parts.append("no-arena")
+        if self.spinning:
+            parts.append("spin")
+        return " · ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Configuration:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str | bytes | Path | int | float | bool):
+        return [value]
+    return list(value)
+
+
+def _model_labels(models: Any) -> dict[str, str]:
+    if isinstance(models, Mapping):
+        return {str(k): os.fspath(v) for k, v in models.items()}
+    refs = [os.fspath(m) for m in _as_list(models)]
+    labels: dict[str, str] = {}
+    for ref in refs:
+        path = Path(ref).expanduser()
+        label = path.name if path.exists() else ref
+        if label in labels:
+            label = f"{path.parent.name}/{path.name}" if path.exists() else label
+        base, n = label, 2
+        while label in labels:
+            label, n = f"{base}#{n}", n + 1
+        labels[label] = ref
+    return labels
+
+
+@dataclass
+class Plan:
+    """What to measure: models x providers x threads x batch sizes x optimization levels.
+
+    ``models``: a path, a sample name (``"all-minilm-l6-v2"``, with
+    ``":variant"`` for a variant), a list of them, or ``{label: reference}``
+    to compare variants. ``providers``: aliases (``cpu``, ``cuda``,
+    ``openvino``...) or ONNX Runtime names. ``threads`` empty means one per free
+    core (:func:`default_threads`). ``batches`` empty means the batch from
+    ``dims`` (by the leading dim's name), else 1.
+
+    Inputs: ``inputs=None`` uses a sample's own realistic inputs when it has
+    some, else makes inputs from the model's input specs (``dims`` names the
+    symbolic dims, ``vocab_size`` bounds token ids); ``"synthetic"`` forces
+    the latter; a ``{name: array}`` mapping is used as given (repeated along
+    axis 0 to each batch size).
+
+    ``pythons`` maps a provider to the Python that serves it (default: this
+    one when it offers the provider, else a provider environment from
+    :mod:`localml_kit.envs`). ``strict`` makes a session fail rather than put
+    nodes on the CPU provider.
+
+    Example:
+        >>> plan = Plan("digits-mlp", providers=["cpu"], threads=[1, 2], batches=[1, 64])
+        >>> len(plan.configurations())  # doctest: +SKIP
+        4
+    """
+
+    models: Any
+    providers: Sequence[str] = ("cpu",)
+    threads: Sequence[int] = ()
+    batches: Sequence[int] = ()
+    optimizations: Sequence[str] = ("all",)
+    dims: Mapping[str, int] = field(default_factory=dict)
+    vocab_size: int | None = None
+    inputs: Mapping[str, np.ndarray] | str | None = None
+    warmup: int = 5
+    min_iterations: int = 50
+    min_seconds: float = 2.0
+    cpu_arena: bool | Sequence[bool] = True
+    spinning: bool | Sequence[bool] = False
+    timeout_s: float = 300.0
+    pythons: Mapping[str, str] = field(default_factory=dict)
+    provider_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    operator_profile: bool = True
+    strict: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.models = _model_labels(self.models)
+        if not self.models:
+            raise errors.ConfigError("a plan needs at least one model.")
+        self.providers = tuple(_as_list(self.providers)) or ("cpu",)
+        self.threads = tuple(int(t) for t in _as_list(self.threads))
+        self.batches = tuple(int(b) for b in _as_list(self.batches))
+        self.optimizations = tuple(str(o).lower() for o in _as_list(self.optimizations)) or ("all",)
+        self.dims = {str(k): int(v) for k, v in dict(self.dims).items()}
+        if isinstance(self.inputs, str) and self.inputs not in {"sample", "synthetic"}:
+            raise errors.ConfigError(
+                f"inputs={self.inputs!r}: use None (automatic), 'sample', 'synthetic' "
+                "or a {name: array} mapping."
+            )
+        problems = []
+        if any(t < 1 for t in self.threads):
+            problems.append(f"threads must be >= 1 (got {list(self.threads)})")
+        if any(b < 1 for b in self.batches):
+            problems.append(f"batch sizes must be >= 1 (got {list(self.batches)})")
+        bad = [o for o in self.optimizations if o not in OPTIMIZATION_LEVELS]
+        if bad:
+            problems.append(
+                f"optimization levels {bad} unknown; use {', '.join(OPTIMIZATION_LEVELS)}"
+            )
+        if self.warmup < 0 or self.min_iterations < 1 or self.min_seconds < 0:
+            problems.append("warmup >= 0, min_iterations >= 1 and min_seconds >= 0 are required")
+        if self.timeout_s <= 0:
+            problems.append("timeout_s must be > 0")
+        if problems:
+            raise errors.ConfigError("; ".join(problems) + ".")
+        # Fail on an unknown provider name before anything runs.
+        for name in self.providers:
+            resolve_provider(name)
+
+    def python_for(self, provider: str) -> tuple[str, str]:
+        """(python, environment label) that serves ``provider`` for this plan."""
+        for key, python in self.pythons.items():
+            if resolve_provider(key) == provider:
+                return os.fspath(python), "custom"
+        if provider in _main_providers():
+            return sys.executable, "main"
+        env = envs.find(provider)
+        if env is not None:
+            return env.python, env.name
+        return sys.executable, "main"
+
+    def _options_for(self, provider: str, threads: int) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if provider == "OpenVINOExecutionProvider":
+            # OpenVINO runs its own thread pool: give it the same thread count.
+            options = {"device_type": "CPU", "num_of_threads": threads}
+        elif provider == "CUDAExecutionProvider":
+            options = {"device_id": 0}
+        elif provider == "TensorrtExecutionProvider":
+            options = {
+                "device_id": 0,
+                "trt_engine_cache_enable": True,
+                "trt_engine_cache_path": str(config.home() / "tensorrt-cache"),
+            }
+        for key, given in self.provider_options.items():
+            if resolve_provider(key) == provider:
+                options.update(given)
+        return options
+
+    def configurations(self) -> list[Configuration]:
+        """Expand the plan into one :class:`Configuration` per combination, in a stable order.
+
+        Example:
+            >>> [c.label for c in Plan("m.onnx", threads=[1]).configurations()]  # doctest: +SKIP
+            ['m.onnx · cpu · 1t · b1 · all']
+        """
+        from localml_kit import models as model_refs
+
+        threads = self.threads or (default_threads(),)
+        batches: tuple[int | None, ...] = tuple(self.batches) or (None,)
+        arenas = tuple(bool(a) for a in _as_list(self.cpu_arena)) or (True,)
+        spins = tuple(bool(s) for s in _as_list(self.spinning)) or (False,)
+        providers = [resolve_provider(p) for p in self.providers]
+        paths = {label: str(model_refs.resolve(ref)) for label, ref in self.models.items()}
+        out: list[Configuration] = []
+        for label, provider, t, b, opt, arena, spin in itertools.product(
+            self.models, providers, threads, batches, self.optimizations, arenas, spins
+        ):
+            python, environment = self.python_for(provider)
+            out.append(
+                Configuration(
+                    index=len(out),
+                    model=label,
+                    model_path=paths[label],
+                    provider=provider,
+                    python=python,
+                    environment=environment,
+                    threads=t,
+                    batch=b,
+                    optimization=opt,
+                    cpu_arena=arena,
+                    spinning=spin,
+                    warmup=self.warmup,
+                    min_iterations=self.min_iterations,
+                    min_seconds=self.min_seconds,
+                    timeout_s=self.timeout_s,
+                    provider_options=self._options_for(provider, t),
+                    operator_profile=self.operator_profile,
+                    strict=self.strict,
+                )
+            )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON-safe data (given input arrays are summarised by shape and dtype)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        if isinstance(self.inputs, Mapping):
+            data["inputs"] = {
+                k: {"shape": list(np.shape(v)), "dtype": str(np.asarray(v).dtype)}
+                for k, v in self.inputs.items()
+            }
+        for key in ("providers", "threads", "batches", "optimizations"):
+            data[key] = list(data[key])
+        for key in ("cpu_arena", "spinning"):
+            data[key] = _as_list(data[key])
+        data["pythons"] = {k: os.fspath(v) for k, v in self.pythons.items()}
+        data["provider_options"] = {k: dict(v) for k, v in self.provider_options.items()}
+        return data

@@ -1,0 +1,379 @@
+"""The result of a profiling run: one table row per configuration, JSON in and out, plots."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from localml_kit import errors
+
+# Every row has these columns, in this order.
+COLUMNS: tuple[str, ...] = (
+    "config",
+    "label",
+    "model",
+    "provider",
+    "environment",
+    "threads",
+    "batch",
+    "optimization",
+    "cpu_arena",
+    "spinning",
+    "status",
+    "error",
+    "package",
+    "fallback",
+    "inputs",
+    "input_shapes",
+    "load_s",
+    "first_run_ms",
+    "warmup",
+    "iterations",
+    "measure_s",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "std_ms",
+    "min_ms",
+    "max_ms",
+    "items_per_s",
+    "baseline_mb",
+    "load_peak_mb",
+    "session_mb",
+    "run_peak_mb",
+    "memory_method",
+    "gpu_name",
+    "gpu_load_peak_mb",
+    "gpu_run_peak_mb",
+    "gpu_memory_method",
+    "session_providers",
+    "nodes",
+    "nodes_on_provider",
+    "nodes_on_cpu",
+    "nodes_run",
+    "cpu_fallback",
+    "top_operators",
+    "operator_ms_per_run",
+    "startup_s",
+    "wall_s",
+    "onnxruntime",
+    "python",
+    "model_path",
+    "provider_options",
+    "latencies_ms",
+)
+_NUMERIC = (
+    "load_s",
+    "first_run_ms",
+    "measure_s",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "std_ms",
+    "min_ms",
+    "max_ms",
+    "items_per_s",
+    "baseline_mb",
+    "load_peak_mb",
+    "session_mb",
+    "run_peak_mb",
+    "gpu_load_peak_mb",
+    "gpu_run_peak_mb",
+    "operator_ms_per_run",
+    "startup_s",
+    "wall_s",
+)
+_INTS = (
+    "config",
+    "threads",
+    "batch",
+    "warmup",
+    "iterations",
+    "nodes",
+    "nodes_on_provider",
+    "nodes_on_cpu",
+    "nodes_run",
+)
+SUMMARY = (
+    "label",
+    "status",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "items_per_s",
+    "load_s",
+    "first_run_ms",
+    "session_mb",
+    "run_peak_mb",
+    "fallback",
+    "error",
+)
+
+
+def frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows as a DataFrame with the standard columns and dtypes (also used when loading JSON)."""
+    table = pd.DataFrame([dict(r) for r in records], columns=list(COLUMNS))
+    for col in _NUMERIC:
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
+    for col in _INTS:
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
+    for col in ("cpu_arena", "spinning", "cpu_fallback"):
+        table[col] = table[col].astype("boolean")
+    for col in ("error", "package", "fallback"):
+        table[col] = table[col].fillna("").astype(str)
+    typed = {
+        *_NUMERIC,
+        *_INTS,
+        "cpu_arena",
+        "spinning",
+        "cpu_fallback",
+        "error",
+        "package",
+        "fallback",
+    }
+    for col in COLUMNS:
+        if col not in typed:
+            values = table[col].astype(object)
+            table[col] = values.where(values.map(_present), None)
+    return table
+
+
+def _present(value: Any) -> bool:
+    """False for a missing cell (None or NaN); lists and dicts count as present."""
+    if value is None:
+        return False
+    return not (isinstance(value, float) and np.isnan(value))
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _pyplot():  # -> matplotlib.pyplot
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise errors.OptionalDependencyError(
+            'plots need matplotlib: pip install "localml-kit[notebooks]" (or matplotlib).'
+        ) from exc
+    return plt
+
+
+def _horizontal() -> dict[str, Any]:
+    """Horizontal boxes: ``orientation=`` since matplotlib 3.10, ``vert=False`` before."""
+    import matplotlib
+
+    major, minor = (int(p) for p in matplotlib.__version__.split(".")[:2])
+    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
+
+
+@dataclass
+class ProfileResult:
+    """One row per configuration (``table``), the plan that produced it, and the machine.
+
+    Example:
+        >>> result = ProfileResult.from_json("profile.json")  # doctest: +SKIP
+        >>> result.summary()  # doctest: +SKIP
+    """
+
+    table: pd.DataFrame
+    plan: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        counts = self.table["status"].value_counts()
+        parts = ", ".join(f"{n} {status}" for status, n in counts.items())
+        return f"ProfileResult({len(self.table)} configurations: {parts or 'none'})"
+
+    # --- views -----------------------------------------------------------------------
+    @property
+    def ok(self) -> pd.DataFrame:
+        """The rows that were measured (status ``ok``)."""
+        return self.table[self.table["status"] == "ok"]
+
+    def summary(self) -> pd.DataFrame:
+        """The columns most people read first: latency percentiles, throughput, load, memory."""
+        return self.table[list(SUMMARY)].copy()
+
+    def problems(self) -> pd.DataFrame:
+        """Rows that were not measured, or that ran nodes off the requested provider."""
+        bad = (self.table["status"] != "ok") | (self.table["fallback"] != "")
+        return self.table.loc[bad, ["label", "status", "error", "package", "fallback"]]
+
+    def operators(self) -> pd.DataFrame:
+        """Per-operator time shares, long form: label, op, provider, ms_per_run, share."""
+        rows = []
+        for _, row in self.table.iterrows():
+            for op in row["top_operators"] if isinstance(row["top_operators"], list) else []:
+                rows.append({"label": row["label"], **op})
+        return pd.DataFrame(rows, columns=["label", "op", "provider", "ms_per_run", "share"])
+
+    def latencies(self) -> pd.DataFrame:
+        """Every kept latency sample, long form: label, latency_ms."""
+        rows = [
+            {"label": row["label"], "latency_ms": v}
+            for _, row in self.ok.iterrows()
+            for v in (row["latencies_ms"] if isinstance(row["latencies_ms"], list) else [])
+        ]
+        return pd.DataFrame(rows, columns=["label", "latency_ms"])
+
+    # --- JSON --------------------------------------------------------------------------
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The result as JSON text; written to ``path`` too when given.
+
+        Example:
+            >>> text = result.to_json("profile.json")  # doctest: +SKIP
+        """
+        records = self.table.astype(object).where(self.table.notna(), None).to_dict("records")
+        data = {
+            "kind": "localml-kit profile result",
+            "version": 1,
+            "plan": _json_safe(self.plan),
+            "machine": _json_safe(self.machine),
+            "rows": _json_safe(records),
+        }
+        text = json.dumps(data, indent=1)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_json(cls, source: str | os.PathLike[str]) -> ProfileResult:
+        """Load a result saved with :meth:`to_json` (a path, or the JSON text itself).
+
+        Example:
+            >>> again = ProfileResult.from_json("profile.json")  # doctest: +SKIP
+        """
+        text = os.fspath(source)
+        if not text.lstrip().startswith("{"):
+            try:
+                text = Path(text).read_text()
+            except OSError as exc:
+                raise errors.ModelFormatError(
+                    f"cannot read a profile result from {source}: {exc}"
+                ) from exc
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise errors.ModelFormatError(
+                f"{source} is not a profile result (not JSON: {exc})."
+            ) from exc
+        if not isinstance(data, dict) or data.get("kind") != "localml-kit profile result":
+            raise errors.ModelFormatError(f"{source} is not a localml-kit profile result.")
+        return cls(
+            table=frame(data["rows"]),
+            plan=data.get("plan") or {},
+            machine=data.get("machine") or {},
+        )
+
+    # --- display -----------------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        table = self.summary()
+        warn = ""
+        problems = self.problems()
+        if len(problems):
+            items = "".join(
+                f"<li><b>{html.escape(str(r['label']))}</b>: {html.escape(str(r['status']))} "
+                f"{html.escape(str(r['fallback'] or r['error']))}</li>"
+                for r in problems.to_dict("records")
+            )
+            warn = f"<div style='color:#b00020'><b>Look here:</b><ul>{items}</ul></div>"
+        styled = table.to_html(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="")
+        return f"{warn}{styled}"
+
+    # --- plots -------------------------------------------------------------------------
+    def plot_latency(self, ax: Any = None) -> Any:
+        """Latency distribution per configuration (box: p25-p75, whiskers p1-p99; dots: p50, p90).
+
+        Example:
+            >>> result.plot_latency()  # doctest: +SKIP
+        """
+        plt = _pyplot()
+        ok = self.ok
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 0.45 * max(len(ok), 2) + 1.2))
+        data = [np.asarray(v, dtype=float) for v in ok["latencies_ms"]]
+        if data:
+            ax.boxplot(data, whis=(1, 99), showfliers=False, widths=0.6, **_horizontal())
+            ax.set_yticks(range(1, len(data) + 1), list(ok["label"]))
+            ax.scatter(
+                ok["p50_ms"], range(1, len(data) + 1), marker="|", s=200, label="p50", zorder=3
+            )
+            ax.scatter(ok["p90_ms"], range(1, len(data) + 1), marker="x", label="p90", zorder=3)
+            spread = max(d.max() for d in data) / max(min(d.min() for d in data), 1e-9)
+            if spread > 30:
+                ax.set_xscale("log")
+            ax.invert_yaxis()
+            ax.legend(loc="lower right")
+        ax.set_xlabel("latency per run (ms)")
+        ax.set_title("Latency distribution")
+        return ax
+
+    def plot_operators(self, ax: Any = None, top: int = 8) -> Any:
+        """Share of kernel time per operator type, one stacked bar per configuration.
+
+        Example:
+            >>> result.plot_operators(top=6)  # doctest: +SKIP
+        """
+        plt = _pyplot()
+        ops = self.operators()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 0.45 * max(ops["label"].nunique(), 2) + 1.5))
+        if not ops.empty:
+            ranked = ops.groupby("op")["share"].sum().sort_values(ascending=False)
+            keep = [op for op in ranked.index if op != "(other)"][:top]
+            ops = ops.assign(op=ops["op"].where(ops["op"].isin(keep), "(other)"))
+            wide = ops.pivot_table(
+                index="label", columns="op", values="share", aggfunc="sum"
+            ).fillna(0)
+            wide = wide.reindex(columns=[*keep, "(other)"] if "(other)" in wide else keep)
+            labels = list(dict.fromkeys(ops["label"]))
+            wide = wide.reindex(labels) * 100
+            wide.plot.barh(stacked=True, ax=ax, width=0.7, colormap="tab10")
+            ax.invert_yaxis()
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+        ax.set_xlabel("share of operator time (%)")
+        ax.set_ylabel("")
+        ax.set_title("Where the time goes")
+        return ax
+
+    def plot_memory(self, ax: Any = None) -> Any:
+        """Memory above the process baseline: after load, peak during load, peak during runs (MB).
+
+        Example:
+            >>> result.plot_memory()  # doctest: +SKIP
+        """
+        plt = _pyplot()
+        ok = self.ok.set_index("label")
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 0.45 * max(len(ok), 2) + 1.2))
+        cols = {"session_mb": "session", "load_peak_mb": "load peak", "run_peak_mb": "run peak"}
+        if "gpu_run_peak_mb" in ok and ok["gpu_run_peak_mb"].notna().any():
+            cols["gpu_run_peak_mb"] = "GPU run peak"
+        if len(ok):
+            ok[list(cols)].rename(columns=cols).plot.barh(ax=ax, width=0.75)
+            ax.invert_yaxis()
+        ax.set_xlabel("MB above the process baseline")
+        ax.set_ylabel("")
+        ax.set_title("Memory per configuration")
+        return ax

@@ -1,0 +1,545 @@
+"""Run a plan: inputs once per (model, batch), then one fresh worker process per configuration."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from localml_kit import envs, errors, hardware, samples
+from localml_kit.profile import _inputs, _trace
+from localml_kit.profile._plan import GPU_PROVIDERS, Configuration, Plan, short_name
+from localml_kit.profile._result import ProfileResult, frame
+
+WORKER = Path(__file__).with_name("_worker.py")
+TOP_OPERATORS = 10
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+_SOURCE_LOCATION = re.compile(r"\s*(?:(?<!\w)[A-Za-z]:)?[/\\][^\s:]+\.(?:cc|cpp|cu|h|hpp):\d+\s+")
+
+
+def _strip_cpp_locations(text: str) -> str:
+    """Drop ``/path/file.cc:123 ns::Func(args...)`` prefixes that ORT puts before its messages."""
+    while match := _SOURCE_LOCATION.search(text):
+        start, i, depth = match.start(), match.end(), 0
+        opened = text.find("(", i)
+        if opened < 0 or "\n" in text[i:opened]:
+            text = text[:start] + " " + text[match.end() :]
+            continue
+        for i in range(opened, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            if depth == 0:
+                break
+        text = text[:start] + " " + text[i + 1 :].lstrip()
+    return text
+
+
+def summarise_error(text: str | None, limit: int = 400) -> str:
+    """ORT's error text made short: no ``[ONNXRuntimeError] : 1 : FAIL :`` prefix, no C++ source
+    locations, one line.
+
+    Example:
+        >>> summarise_error("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model failed")
+        'INVALID_PROTOBUF: Load model failed'
+    """
+    if not text:
+        return ""
+    out = re.sub(r"\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*(\w+)\s*:\s*", r"\1: ", str(text))
+    out = _strip_cpp_locations(out)
+    out = " ".join(out.split())
+    return out if len(out) <= limit else out[: limit - 3] + "..."
+
+
+def _sample_name(ref: str) -> str | None:
+    if Path(ref).expanduser().exists():
+        return None
+    name = ref.partition(":")[0]
+    return name if name in samples.names() else None
+
+
+def make_feeds(
+    ref: str,
+    plan: Plan,
+    batch: int | None,
+    specs: list[_inputs.InputSpec],
+    meta: Mapping[str, str],
+) -> tuple[dict[str, np.ndarray], str]:
+    """The inputs of one (model, batch) and where they came from: sample, synthetic or given."""
+    if isinstance(plan.inputs, Mapping):
+        feeds = {k: np.asarray(v) for k, v in plan.inputs.items()}
+        if batch is not None:
+            feeds = _inputs.fit_batch(feeds, batch)
+        _inputs.check(specs, feeds)
+        return feeds, "given"
+    sample = _sample_name(ref)
+    if plan.inputs != "synthetic" and sample and samples.get(sample).inputs:
+        rows = batch
+        if rows is None:
+            lead = specs[0].shape[0] if specs and specs[0].shape else None
+            rows = plan.dims.get(lead, 1) if isinstance(lead, str) else 1
+        feeds = samples.example_inputs(sample, batch=rows, dims=plan.dims, seed=plan.seed)
+        _inputs.check(specs, feeds)
+        return feeds, "sample"
+    if plan.inputs == "sample":
+        raise errors.InputError(
+            f"model {ref!r} is not a sample with example inputs; use inputs=None."
+        )
+    shapes = _inputs.resolve_shapes(specs, batch=batch, dims=plan.dims)
+    return _inputs.synthesize(
+        specs, shapes, vocab_size=plan.vocab_size, meta=meta, seed=plan.seed
+    ), "synthetic"
+
+
+def _available(
+    python: str, cache: dict[str, tuple[str, tuple[str, ...]] | str]
+) -> tuple[str, tuple[str, ...]] | str:
+    """(onnxruntime version, providers) of a Python, or why it cannot say; cached per run."""
+    if python not in cache:
+        if os.path.abspath(python) == os.path.abspath(sys.executable):
+            import onnxruntime
+
+            cache[python] = (onnxruntime.__version__, tuple(onnxruntime.get_available_providers()))
+        else:
+            try:
+                cache[python] = envs.query_python(python)
+            except errors.LocalMLError as exc:
+                cache[python] = str(exc)
+    return cache[python]
+
+
+def _unavailable_reason(cfg: Configuration, probe: tuple[str, tuple[str, ...]] | str) -> str:
+    if isinstance(probe, str):
+        return probe
+    version, offered = probe
+    where = "this Python" if cfg.environment == "main" else f"environment {cfg.environment!r}"
+    hint = ""
+    recipe = next((r for r in envs.RECIPES.values() if cfg.provider in r.providers), None)
+    if recipe is not None:
+        hint = (
+            f" Create its environment with `localml-kit envs create {recipe.name}` "
+            f"(envs.create({recipe.name!r})); plans then find it."
+        )
+    return (
+        f"{cfg.provider} is not offered by onnxruntime {version} in {where} "
+        f"({cfg.python}; it offers {', '.join(offered)}).{hint}"
+    )
+
+
+def _fallback_text(
+    cfg: Configuration, assignment: Mapping[str, Any] | None
+) -> tuple[str, int | None, int | None, int | None]:
+    """(loud message or "", nodes, nodes on the provider, nodes on the CPU) from the assignment."""
+    if not assignment:
+        return "", None, None, None
+    nodes = sum(int(v["nodes"]) for v in assignment.values())
+    on = int(assignment.get(cfg.provider, {}).get("nodes", 0))
+    cpu = int(assignment.get("CPUExecutionProvider", {}).get("nodes", 0))
+    if cfg.provider == "CPUExecutionProvider" or on == nodes:
+        return "", nodes, on, cpu
+    parts = []
+    for provider, entry in assignment.items():
+        if provider == cfg.provider:
+            continue
+        ops = ", ".join(
+            f"{op} x{n}" for op, n in sorted(entry["ops"].items(), key=lambda kv: -kv[1])
+        )
+        parts.append(f"{entry['nodes']} of {nodes} nodes on {short_name(provider)} ({ops})")
+    return f"FALLBACK: {'; '.join(parts)}", nodes, on, cpu
+
+
+def _last_phase(stdout: Path) -> str:
+    try:
+        lines = [
+            ln for ln in stdout.read_text(errors="replace").splitlines() if ln.startswith("PHASE ")
+        ]
+    except OSError:
+        return "start"
+    return lines[-1].split(" ", 1)[1] if lines else "start"
+
+
+def _tail(path: Path, n: int = 3) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return " | ".join(lines[-n:])
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+
+
+def _run_worker(
+    cfg: Configuration, job: dict[str, Any], work: Path, stop: StopFlag | None
+) -> dict[str, Any]:
+    """Start one worker, wait for it (timeout, stop), and return its result or an error record."""
+    tag = f"c{cfg.index}"
+    job_path = work / f"{tag}.job.json"
+    job_path.write_text(json.dumps(job))
+    out_path, stdout, stderr = Path(job["output"]), work / f"{tag}.out", work / f"{tag}.err"
+    env = dict(os.environ)
+    if cfg.environment != "main":
+        env.pop("PYTHONPATH", None)
+        env.pop("PYTHONHOME", None)
+    started = time.time()
+    with stdout.open("w") as out_fh, stderr.open("w") as err_fh:
+        proc = subprocess.Popen(
+            [cfg.python, str(WORKER), str(job_path)],
+            stdout=out_fh,
+            stderr=err_fh,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=os.name == "posix",
+        )
+        deadline = time.monotonic() + cfg.timeout_s
+        outcome = None
+        while True:
+            try:
+                proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if stop is not None and stop.is_set():
+                outcome = "stopped"
+            elif time.monotonic() > deadline:
+                outcome = "timeout"
+            if outcome:
+                _kill(proc)
+                break
+    wall = time.time() - started
+    phase = _last_phase(stdout)
+    if outcome == "stopped":
+        return {"status": "stopped", "error": f"stopped by the user during {phase}", "wall_s": wall}
+    if outcome == "timeout":
+        return {
+            "status": "timeout",
+            "error": (
+                f"timed out after {cfg.timeout_s:g} s during {phase}; the worker was killed. "
+                "Raise timeout_s, or lower min_iterations / min_seconds."
+            ),
+            "wall_s": wall,
+        }
+    try:
+        result = json.loads(out_path.read_text())
+    except (OSError, ValueError):
+        code = proc.returncode
+        if code is not None and code < 0:
+            name = (
+                signal.Signals(-code).name
+                if -code in signal.Signals._value2member_map_
+                else str(-code)
+            )
+            why = f"crashed ({name}) during {phase}"
+            if -code == getattr(signal, "SIGKILL", 9):
+                why += " (killed: the machine may have run out of memory)"
+        else:
+            why = f"exited with code {code} during {phase}"
+        tail = _tail(stderr)
+        return {"status": "crashed", "error": why + (f": {tail}" if tail else ""), "wall_s": wall}
+    result["wall_s"] = wall
+    if "worker_started_at" in result and "imported_at" in result:
+        result["startup_s"] = float(result["imported_at"]) - started
+    return result
+
+
+def _row(
+    cfg: Configuration, res: Mapping[str, Any], inputs_note: str, shapes: str
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "config": cfg.index,
+        "label": cfg.label,
+        "model": cfg.model,
+        "provider": cfg.provider,
+        "environment": cfg.environment,
+        "threads": cfg.threads,
+        "batch": cfg.batch,
+        "optimization": cfg.optimization,
+        "cpu_arena": cfg.cpu_arena,
+        "spinning": cfg.spinning,
+        "inputs": inputs_note,
+        "input_shapes": shapes,
+        "python": res.get("python", cfg.python),
+        "model_path": cfg.model_path,
+        "provider_options": {k: str(v) for k, v in cfg.provider_options.items()},
+        "package": "",
+    }
+    status = str(res.get("status", "error"))
+    row["status"] = status
+    row["error"] = summarise_error(res.get("error"))
+    if status == "unavailable":
+        row["package"] = hardware.PROVIDER_PACKAGES.get(cfg.provider, "")
+    for key in (
+        "load_s",
+        "first_run_ms",
+        "warmup",
+        "iterations",
+        "measure_s",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "mean_ms",
+        "std_ms",
+        "min_ms",
+        "max_ms",
+        "baseline_mb",
+        "load_peak_mb",
+        "session_mb",
+        "run_peak_mb",
+        "memory_method",
+        "gpu_name",
+        "gpu_load_peak_mb",
+        "gpu_run_peak_mb",
+        "gpu_memory_method",
+        "session_providers",
+        "latencies_ms",
+        "onnxruntime",
+        "startup_s",
+        "wall_s",
+    ):
+        if key in res:
+            row[key] = res[key]
+    if status == "ok" and res.get("measure_s") and res.get("iterations"):
+        row["items_per_s"] = (cfg.batch or 1) * res["iterations"] / res["measure_s"]
+    message, nodes, on, cpu = _fallback_text(cfg, res.get("assignment"))
+    row.update(nodes=nodes, nodes_on_provider=on, nodes_on_cpu=cpu, fallback=message)
+    row["cpu_fallback"] = bool(cpu) and cfg.provider != "CPUExecutionProvider"
+    notes = []
+    if cfg.provider in GPU_PROVIDERS and status == "ok":
+        if res.get("gpu_note"):
+            notes.append(res["gpu_note"])
+        elif not res.get("gpu_run_peak_mb"):
+            notes.append("GPU memory did not grow: check that the GPU really ran")
+    if notes:
+        row["fallback"] = "; ".join([message, *notes]) if message else "; ".join(notes)
+    trace = res.get("trace")
+    if trace:
+        try:
+            events = _trace.load_trace(trace)
+            ops = _trace.operator_times(events, top=TOP_OPERATORS)
+            row["top_operators"] = [
+                {
+                    "op": str(r["op"]),
+                    "provider": short_name(str(r["provider"])) if r["provider"] else "",
+                    "ms_per_run": round(float(r["ms_per_run"]), 4),
+                    "share": round(float(r["share"]), 4),
+                }
+                for r in ops.to_dict("records")
+            ]
+            row["operator_ms_per_run"] = float(ops["ms_per_run"].sum())
+            kernels = _trace.kernel_events(events, skip_first_run=False)
+            row["nodes_run"] = int(kernels["node"].nunique())
+            if not res.get("assignment"):
+                # Older runtimes: fall back to the trace for where nodes ran.
+                placed = _trace.node_providers(events)
+                counts: dict[str, dict[str, Any]] = {}
+                kernels = _trace.kernel_events(events, skip_first_run=False).drop_duplicates("node")
+                for node, op in zip(kernels["node"], kernels["op"], strict=True):
+                    entry = counts.setdefault(placed[node], {"nodes": 0, "ops": {}})
+                    entry["nodes"] += 1
+                    entry["ops"][op] = entry["ops"].get(op, 0) + 1
+                message, nodes, on, cpu = _fallback_text(cfg, counts)
+                row.update(nodes=nodes, nodes_on_provider=on, nodes_on_cpu=cpu, fallback=message)
+                row["cpu_fallback"] = bool(cpu) and cfg.provider != "CPUExecutionProvider"
+        except (OSError, ValueError, KeyError) as exc:
+            row["error"] = f"operator trace unreadable: {exc}"
+        finally:
+            with contextlib.suppress(OSError):
+                Path(trace).unlink()
+    return row
+
+
+def _machine() -> dict[str, Any]:
+    rep = hardware.report()
+    return {
+        "cpu": rep.cpu_model,
+        "physical_cores": rep.cpu_physical_cores,
+        "logical_cores": rep.cpu_logical_cores,
+        "ram_gb": round(rep.ram_total_bytes / 1024**3, 1),
+        "gpus": [g.name for g in rep.gpus],
+        "os": rep.os,
+        "python": platform.python_version(),
+        "onnxruntime": rep.onnxruntime,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def session_memory(
+    model: str | os.PathLike[str],
+    *,
+    count: int = 3,
+    provider: str = "cpu",
+    threads: int = 1,
+    batch: int | None = None,
+    dims: Mapping[str, int] | None = None,
+    cpu_arena: bool = True,
+    timeout_s: float = 300.0,
+) -> pd.DataFrame:
+    """Resident memory, in a fresh process, as ``count`` sessions of one model are made, then released.
+
+    Each session holds its own copy of the model, so memory climbs by about the
+    model's size per session, and falls again only when sessions are released.
+    Returns one row per step: step, sessions (held), rss_mb (above the baseline).
+
+    Example:
+        >>> session_memory("all-minilm-l6-v2", count=2)  # doctest: +SKIP
+    """
+    plan = Plan(
+        {"model": model},
+        providers=[provider],
+        threads=[threads],
+        batches=[batch] if batch else [],
+        dims=dict(dims or {}),
+        cpu_arena=cpu_arena,
+        timeout_s=timeout_s,
+        operator_profile=False,
+    )
+    (cfg,) = plan.configurations()
+    probe = _available(cfg.python, {})
+    if isinstance(probe, str) or cfg.provider not in probe[1]:
+        raise errors.ProviderUnavailableError(_unavailable_reason(cfg, probe))
+    found = _inputs.read_specs(Path(cfg.model_path))
+    feeds, _ = make_feeds(plan.models["model"], plan, cfg.batch, *found)
+    with tempfile.TemporaryDirectory(prefix="localml-sessions-") as tmp:
+        work = Path(tmp)
+        np.savez(work / "inputs.npz", **feeds)  # type: ignore[arg-type]
+        job = {
+            **cfg.to_dict(),
+            "mode": "sessions",
+            "count": int(count),
+            "model": cfg.model_path,
+            "inputs": str(work / "inputs.npz"),
+            "output": str(work / "result.json"),
+        }
+        res = _run_worker(cfg, job, work, None)
+    if res.get("status") != "ok":
+        raise errors.ProfileRunError(
+            f"measuring sessions of {model} failed ({res.get('status')}): "
+            f"{summarise_error(res.get('error'))}"
+        )
+    return pd.DataFrame(res["steps"], columns=["step", "sessions", "rss_mb"])
+
+
+def run(
+    plan: Plan,
+    *,
+    progress: bool = True,
+    stop: StopFlag | None = None,
+    on_result: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> ProfileResult:
+    """Measure every configuration of ``plan``, each in a fresh process; one row per configuration.
+
+    Inputs are made (or checked) for every model and batch size before
+    anything runs, so bad inputs and missing dims fail at once. Then each
+    configuration runs in its own worker process with a timeout: a crash, a
+    hang or a load failure becomes a row with the error, and the plan goes on.
+    A provider that is not available gives an ``unavailable`` row naming the
+    package that brings it; nothing silently runs on the CPU instead.
+
+    ``stop`` is anything with ``is_set()`` (a ``threading.Event``): the
+    running worker is killed and the remaining configurations are marked
+    ``stopped``. ``on_result(row, done, total)`` is called after each one.
+
+    Example:
+        >>> from localml_kit import profile
+        >>> result = profile.run(profile.Plan("all-minilm-l6-v2", threads=[1, 2]))  # doctest: +SKIP
+        >>> result.summary()  # doctest: +SKIP
+    """
+    configs = plan.configurations()
+    specs: dict[str, tuple[list[_inputs.InputSpec], dict[str, str]] | None] = {}
+    for label, cfg_path in {c.model: c.model_path for c in configs}.items():
+        path = Path(cfg_path)
+        if _inputs.is_genai_folder(path):
+            raise errors.ModelFormatError(
+                f"{plan.models[label]} is an ONNX Runtime GenAI model (a decoder with a KV cache); "
+                "profile it with localml_kit.slm (tokens/s, time to first token), not here."
+            )
+        try:
+            specs[label] = _inputs.read_specs(path)
+        except errors.ModelFormatError:
+            specs[label] = None  # the worker will report ONNX Runtime's own message
+    probes: dict[str, tuple[str, tuple[str, ...]] | str] = {}
+    records: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="localml-profile-") as tmp:
+        work = Path(tmp)
+        feeds_files: dict[tuple[str, int | None], tuple[Path, str, str, int | None]] = {}
+        for cfg in configs:
+            key = (cfg.model, cfg.batch)
+            if key in feeds_files:
+                continue
+            found = specs[cfg.model]
+            npz = work / f"inputs-{len(feeds_files)}.npz"
+            if found is None:
+                np.savez(npz)
+                feeds_files[key] = (npz, "none (model unreadable)", "", cfg.batch)
+                continue
+            feeds, source = make_feeds(plan.models[cfg.model], plan, cfg.batch, *found)
+            np.savez(npz, **feeds)  # type: ignore[arg-type]
+            shapes = ", ".join(f"{k} {'x'.join(map(str, v.shape))}" for k, v in feeds.items())
+            leading = [v.shape[0] for v in feeds.values() if v.ndim > 0]
+            feeds_files[key] = (npz, source, shapes, leading[0] if leading else cfg.batch)
+
+        bar = tqdm(total=len(configs), desc="profile", unit="config", disable=not progress)
+        stopped = False
+        try:
+            for cfg in configs:
+                npz, source, shapes, batch = feeds_files[(cfg.model, cfg.batch)]
+                cfg = dataclasses.replace(cfg, batch=batch)  # the batch the inputs really have
+                bar.set_postfix_str(cfg.label, refresh=True)
+                if stopped or (stop is not None and stop.is_set()):
+                    stopped = True
+                    res: dict[str, Any] = {"status": "stopped", "error": "stopped before it ran"}
+                else:
+                    probe = _available(cfg.python, probes)
+                    if isinstance(probe, str) or cfg.provider not in probe[1]:
+                        res = {"status": "unavailable", "error": _unavailable_reason(cfg, probe)}
+                        if not isinstance(probe, str):
+                            res["onnxruntime"] = probe[0]
+                    else:
+                        job = {
+                            **cfg.to_dict(),
+                            "model": cfg.model_path,
+                            "inputs": str(npz),
+                            "output": str(work / f"c{cfg.index}.result.json"),
+                            "trace_prefix": str(work / f"c{cfg.index}-trace"),
+                            "extra_providers": (
+                                ["CUDAExecutionProvider"]
+                                if cfg.provider == "TensorrtExecutionProvider"
+                                else []
+                            ),
+                        }
+                        res = _run_worker(cfg, job, work, stop)
+                        if res.get("status") == "stopped":
+                            stopped = True
+                row = _row(cfg, res, source, shapes)
+                records.append(row)
+                bar.update(1)
+                if on_result is not None:
+                    on_result(row, len(records), len(configs))
+        finally:
+            bar.close()
+    return ProfileResult(table=frame(records), plan=plan.to_dict(), machine=_machine())

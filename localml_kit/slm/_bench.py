@@ -1,0 +1,111 @@
+"""One engine's generation figures, measured in a fresh process (so peak RSS is its own).
+
+``python -m localml_kit.slm._bench genai FOLDER PROMPT_JSON MAX_NEW THREADS``
+``python -m localml_kit.slm._bench llama-cpp GGUF PROMPT_JSON MAX_NEW THREADS``
+
+PROMPT_JSON holds the prompt's token ids. Prints one JSON line: load_s,
+prompt_tokens, new_tokens, time_to_first_token_s, decode_tokens_per_s,
+peak_rss_mb, and the generated token ids.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+
+class _Peak:
+    def __init__(self) -> None:
+        self.proc = psutil.Process()
+        self.peak = self.proc.memory_info().rss
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.wait(0.005):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    def stop(self) -> float:
+        self.done.set()
+        self.thread.join()
+        return max(self.peak, self.proc.memory_info().rss) / 1e6
+
+
+def genai(folder: str, ids: list[int], max_new: int, threads: int) -> dict:
+    import onnxruntime_genai as og
+
+    peak = _Peak()
+    start = time.perf_counter()
+    cfg = og.Config(folder)
+    options = {"intra_op_num_threads": threads, "session.intra_op.allow_spinning": "0"}
+    cfg.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
+    model = og.Model(cfg)
+    load = time.perf_counter() - start
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(ids) + max_new, do_sample=False)
+    generator = og.Generator(model, params)
+    start = time.perf_counter()
+    generator.append_tokens(ids)
+    out: list[int] = []
+    first = 0.0
+    while not generator.is_done() and len(out) < max_new:
+        generator.generate_next_token()
+        out.append(int(generator.get_next_tokens()[0]))
+        if len(out) == 1:
+            first = time.perf_counter() - start
+    total = time.perf_counter() - start
+    return _figures(load, ids, out, first, total, peak.stop())
+
+
+def llama_cpp(gguf: str, ids: list[int], max_new: int, threads: int) -> dict:
+    from llama_cpp import Llama
+
+    peak = _Peak()
+    start = time.perf_counter()
+    llm = Llama(model_path=gguf, n_ctx=2048, n_threads=threads, verbose=False)
+    load = time.perf_counter() - start
+    start = time.perf_counter()
+    out: list[int] = []
+    first = 0.0
+    for token in llm.generate(ids, temp=0.0, top_k=1, reset=True):
+        out.append(int(token))
+        if len(out) == 1:
+            first = time.perf_counter() - start
+        if token == llm.token_eos() or len(out) >= max_new:
+            break
+    total = time.perf_counter() - start
+    return _figures(load, ids, out, first, total, peak.stop())
+
+
+def _figures(
+    load: float, ids: list[int], out: list[int], first: float, total: float, rss: float
+) -> dict:
+    decode = total - first
+    return {
+        "load_s": load,
+        "prompt_tokens": len(ids),
+        "new_tokens": len(out),
+        "time_to_first_token_s": first,
+        "decode_tokens_per_s": (len(out) - 1) / decode if len(out) > 1 and decode > 0 else 0.0,
+        "peak_rss_mb": rss,
+        "tokens": out,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    engine, model, prompt_file, max_new, threads = args
+    ids = json.loads(Path(prompt_file).read_text())
+    run = genai if engine == "genai" else llama_cpp
+    print(json.dumps(run(model, ids, int(max_new), int(threads))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

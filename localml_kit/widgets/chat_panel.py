@@ -1,0 +1,144 @@
+"""ChatPanel: chat with a local language model; the reply streams in, Stop ends it."""
+
+from __future__ import annotations
+
+import html
+import os
+import threading
+
+import ipywidgets as widgets
+
+from localml_kit import errors, slm
+
+__all__ = ["ChatPanel"]
+
+
+class ChatPanel(widgets.VBox):
+    """A prompt box, the reply streaming in, Stop, sampling controls and a stats line.
+
+    Generation runs in a background thread so that Stop (and the rest of the
+    notebook) stays responsive. ``.result`` holds the last ``slm.Reply``;
+    ``.chat`` the ``slm.Chat`` with its history; ``wait()`` blocks until the
+    reply being generated is done.
+
+    Example:
+        >>> from localml_kit.widgets import ChatPanel
+        >>> panel = ChatPanel("smollm2-135m-instruct")  # doctest: +SKIP
+        >>> panel.prompt.value = "What is an SLM?"  # doctest: +SKIP
+        >>> panel.send_button.click(); panel.wait()  # doctest: +SKIP
+        >>> panel.result.text  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = "smollm2-135m-instruct",
+        *,
+        threads: int | None = None,
+        chat: slm.Chat | None = None,
+    ) -> None:
+        self.chat = chat or slm.Chat(model, threads=threads)
+        self.result: slm.Reply | None = None
+        self._thread: threading.Thread | None = None
+        self.transcript = widgets.HTML(layout=widgets.Layout(max_height="360px", overflow="auto"))
+        self.reply = widgets.Textarea(
+            disabled=True,
+            placeholder="the reply streams in here",
+            layout=widgets.Layout(width="100%", height="140px"),
+        )
+        self.prompt = widgets.Textarea(
+            placeholder="Ask something ...", layout=widgets.Layout(width="100%", height="60px")
+        )
+        self.send_button = widgets.Button(
+            description="Send", button_style="primary", icon="paper-plane"
+        )
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.reset_button = widgets.Button(description="New chat", icon="refresh")
+        self.max_tokens = widgets.IntSlider(128, min=8, max=1024, step=8, description="max tokens")
+        self.greedy = widgets.Checkbox(True, description="greedy (no sampling)")
+        self.temperature = widgets.FloatSlider(
+            0.7, min=0.05, max=2.0, step=0.05, description="temperature"
+        )
+        self.top_p = widgets.FloatSlider(0.9, min=0.05, max=1.0, step=0.05, description="top-p")
+        self.top_k = widgets.IntSlider(50, min=1, max=200, description="top-k")
+        self.stats = widgets.HTML()
+        self.send_button.on_click(lambda _: self.send())
+        self.stop_button.on_click(lambda _: self.chat.stop())
+        self.reset_button.on_click(lambda _: self._reset())
+        self.greedy.observe(lambda _: self._sync_sampling(), names="value")
+        self._sync_sampling()
+        sampling = widgets.HBox([self.greedy, self.temperature, self.top_p, self.top_k])
+        super().__init__(
+            [
+                widgets.HTML(f"<b>Model</b>: {html.escape(str(self.chat.path))}"),
+                self.transcript,
+                self.reply,
+                self.prompt,
+                widgets.HBox(
+                    [self.send_button, self.stop_button, self.reset_button, self.max_tokens]
+                ),
+                sampling,
+                self.stats,
+            ]
+        )
+        self.add_class("localml-chat-panel")
+
+    def _sync_sampling(self) -> None:
+        for control in (self.temperature, self.top_p, self.top_k):
+            control.disabled = self.greedy.value
+
+    def _reset(self) -> None:
+        self.chat.reset()
+        self.transcript.value = ""
+        self.reply.value = ""
+        self.stats.value = ""
+
+    @property
+    def busy(self) -> bool:
+        """Whether a reply is being generated."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def send(self, prompt: str | None = None) -> None:
+        """Start a reply to ``prompt`` (default: the prompt box) in the background."""
+        text = self.prompt.value if prompt is None else prompt
+        if self.busy:
+            return
+        self.send_button.disabled = True
+        self.stop_button.disabled = False
+        self.reply.value = ""
+        self._thread = threading.Thread(target=self._generate, args=(text,), daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> slm.Reply | None:
+        """Block until the current reply is done; returns it."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.result
+
+    def _generate(self, text: str) -> None:
+        options = {
+            "max_new_tokens": self.max_tokens.value,
+            "greedy": self.greedy.value,
+            "temperature": self.temperature.value,
+            "top_p": self.top_p.value,
+            "top_k": self.top_k.value,
+        }
+        try:
+            shown = ""
+            for piece in self.chat.stream(text, **options):
+                shown += piece
+                self.reply.value = shown
+            self.result = self.chat.last
+            self.prompt.value = ""
+            if self.result is not None:
+                self.stats.value = html.escape(self.result.stats_line())
+                self.transcript.value += (
+                    f"<p><b>You</b>: {html.escape(text)}</p>"
+                    f"<p><b>Model</b>: {html.escape(self.result.text)}</p>"
+                )
+        except errors.LocalMLError as exc:
+            self.stats.value = (
+                f"<span class='localml-error' style='color:#b00'>{html.escape(str(exc))}</span>"
+            )
+        finally:
+            self.send_button.disabled = False
+            self.stop_button.disabled = True
