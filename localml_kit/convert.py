@@ -5,8 +5,7 @@
 * :func:`minilm_from_pytorch` exports MiniLM from its PyTorch weights to ONNX and
   records PyTorch's own outputs for given inputs (in a child process: torch never
   enters the caller's process);
-* :func:`gguf_to_onnx` turns SmolLM2's GGUF into a Hugging Face folder and then an
-  ONNX Runtime GenAI model (child processes, ~35 s).
+* GGUF -> ONNX Runtime GenAI is :func:`localml_kit.slm.build` (any supported GGUF).
 
 Conversions that need the build extra (torch, transformers, scikit-learn,
 skl2onnx) raise :class:`~localml_kit.errors.BuildDependencyError` naming what to
@@ -35,7 +34,6 @@ from localml_kit import errors
 
 __all__ = [
     "digits_estimator",
-    "gguf_to_onnx",
     "minilm_from_pytorch",
     "missing_build_packages",
     "sklearn_to_onnx",
@@ -152,36 +150,3 @@ def minilm_from_pytorch(
         for name in ("model.onnx", "tokenizer.json", "export.json"):
             shutil.copy2(work / name, out / name)
     return out / "model.onnx", reference
-
-
-def gguf_to_onnx(
-    folder: str | os.PathLike[str],
-    precision: str = "int4",
-    gguf: str | os.PathLike[str] | None = None,
-) -> Path:
-    """SmolLM2's GGUF -> Hugging Face fp32 folder -> ONNX Runtime GenAI model, in ``folder``.
-
-    Runs the sample's own build steps in child processes (about 25 s for the
-    GGUF step and 10 s per precision on two cores). Returns the GenAI folder
-    (``folder/onnx-<precision>``); ``folder/hf-fp32`` is the reference to compare with.
-
-    Example:
-        >>> genai = gguf_to_onnx("out", "int8")  # doctest: +SKIP
-    """
-    if precision not in ("int4", "int8", "fp32"):
-        raise errors.ConfigError(f"precision {precision!r}: use int4, int8 or fp32.")
-    _need((*_TORCH, "gguf", "onnx_ir", "onnxruntime_genai"), "converting a GGUF to ONNX")
-    from localml_kit import samples
-    from localml_kit.samples import _store
-    from localml_kit.samples._builders import SMOLLM2_GGUF
-
-    out = Path(folder)
-    source = Path(gguf) if gguf is not None else samples.path("smollm2-135m-instruct", "gguf")
-    (out / "gguf").mkdir(parents=True, exist_ok=True)
-    target = out / "gguf" / SMOLLM2_GGUF
-    if not target.exists():
-        shutil.copyfile(source, target)
-    if not (out / "hf-fp32" / "config.json").is_file():
-        _store._run_step("smollm2_gguf_to_hf", out, _log(out))
-    _store._run_step(f"smollm2_onnx_{precision}", out, _log(out))
-    return out / f"onnx-{precision}"
