@@ -9,9 +9,7 @@ writes its own outputs there; it raises on any failure.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,47 +19,16 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def smollm2_gguf_to_hf(folder: Path) -> None:
     """GGUF (Q4_1) -> Hugging Face folder in fp32, offline."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from localml_kit.slm._build import gguf_to_hf
 
-    gguf_dir = folder / "gguf"
-    out = folder / "hf-fp32"
-    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF)
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf_dir, gguf_file=SMOLLM2_GGUF, dtype=torch.float32
-    )
-    quantizer = getattr(model, "hf_quantizer", None)
-    if quantizer is not None:
-        # The GGUF quantization config does not serialise; the weights are fp32 now.
-        quantizer.remove_quantization_config(model)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    gguf_to_hf(folder / "gguf" / SMOLLM2_GGUF, folder / "hf-fp32")
 
 
 def _genai_build(folder: Path, precision: str) -> None:
     """HF folder -> ONNX Runtime GenAI model folder with the builder of onnxruntime-genai."""
-    out = folder / f"onnx-{precision}"
-    cache = folder / ".builder-cache"
-    cmd = [
-        sys.executable,
-        "-m",
-        "onnxruntime_genai.models.builder",
-        "-i",
-        str(folder / "hf-fp32"),
-        "-o",
-        str(out),
-        "-p",
-        precision,
-        "-e",
-        "cpu",
-        "-c",
-        str(cache),
-    ]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    subprocess.run(cmd, check=True, env=env)
-    shutil.rmtree(cache, ignore_errors=True)
-    if not (out / "genai_config.json").is_file():
-        raise RuntimeError(f"the ONNX Runtime GenAI builder wrote no genai_config.json in {out}")
+    from localml_kit.slm._build import hf_to_genai
+
+    hf_to_genai(folder / "hf-fp32", folder / f"onnx-{precision}", precision)
 
 
 def smollm2_onnx_fp32(folder: Path) -> None:
