@@ -34,6 +34,16 @@ class HubFile:
     revision: str = "main"
 
 
+def _index_args() -> list[str]:
+    """pip's arguments for the configured package index (none when pip's own settings apply)."""
+    index = config.pip_index_url()
+    if not index:
+        return []
+    args = ["--index-url", index]
+    host = urlparse(index).hostname
+    return [*args, "--trusted-host", host] if host else args
+
+
 def sha256_file(path: Path) -> str:
     """The sha256 hex digest of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -92,12 +102,7 @@ def pip_wheel(requirement: str, filename: str, sha256: str) -> Path:
         "DEST",
         requirement,
     ]
-    index = config.pip_index_url()
-    if index:
-        cmd += ["--index-url", index]
-        host = urlparse(index).hostname
-        if host:
-            cmd += ["--trusted-host", host]
+    cmd += _index_args()
     with tempfile.TemporaryDirectory(dir=downloads, prefix=".pip-") as tmp:
         cmd[cmd.index("DEST")] = tmp
         try:
@@ -227,12 +232,7 @@ def pip_install(
         "-q",
         *requirements,
     ]
-    index = config.pip_index_url()
-    if index:
-        cmd += ["--index-url", index]
-        host = urlparse(index).hostname
-        if host:
-            cmd += ["--trusted-host", host]
+    cmd += _index_args()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
