@@ -65,6 +65,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     from localml_kit.slm import _cli as _slm_cli
 
     _slm_cli.add_parsers(sub)
+    from localml_kit.zoo import _cli as _zoo_cli
+
+    _zoo_cli.add_parsers(sub)
     return parser.parse_args(argv)
 
 
@@ -360,6 +363,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from localml_kit.slm import _cli as slm_cli
 
             return slm_cli.run(args)
+        if args.command == "zoo":
+            from localml_kit.zoo import _cli as zoo_cli
+
+            return zoo_cli.run(args)
         if args.command in ("profile", "envs"):
             return _profile(args) if args.command == "profile" else _envs(args)
         if args.command in ("compare", "optimize"):

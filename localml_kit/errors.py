@@ -38,6 +38,7 @@ __all__ = [
     "UnknownEnvironmentError",
     "UnknownProviderError",
     "UnknownSampleError",
+    "UnknownSourceError",
     "UnsafeArchiveError",
 ]
 
@@ -114,6 +115,10 @@ class UnknownProviderError(LocalMLError, ValueError):
 
 class InputError(LocalMLError, ValueError):
     """Model inputs that do not match the model: a wrong dtype or shape, or a dim left unresolved."""
+
+
+class UnknownSourceError(LocalMLError, ValueError):
+    """A model source name that the zoo does not know (the message lists the valid ones)."""
 
 
 class UnknownEnvironmentError(LocalMLError, KeyError):

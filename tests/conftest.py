@@ -33,6 +33,11 @@ def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("LOCALML_OFFLINE", raising=False)
     monkeypatch.delenv("LOCALML_PIP_INDEX_URL", raising=False)
+    # The zoo's stores on disk: empty folders, never the user's own.
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "ollama"))
+    monkeypatch.setenv("LOCALML_LMSTUDIO_MODELS", str(tmp_path / "lmstudio"))
+    monkeypatch.setenv("LOCALML_MODEL_DIRS", str(tmp_path / "models"))
     return home
 
 

@@ -5,7 +5,8 @@ private Jupyter folders and a copy of a notebook, opens it in Chromium through
 Playwright, runs every cell from the Run menu and checks what a learner would
 see: every code cell executed, no stderr or error output, the tqdm progress bars
 rendered as ipywidgets (not as text), the tables and the matplotlib plots, and
-(notebook 04) the model graph drawn by netron inside the GraphViewer. A second
+(notebook 04) the model graph drawn by netron inside the GraphViewer, and
+(notebook 02) the ZooBrowser's table, card and the GraphViewer it opens. A second
 test opens the kit's netron page directly with the browser's clock a year ahead:
 the graph appears with no consent dialog, no update prompt and no request
 beyond 127.0.0.1. Host names never resolve in this browser, so nothing can
@@ -43,7 +44,11 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import IN_CI, REPO
 
-NOTEBOOKS = ("00_setup_and_hardware.ipynb", "04_inside_a_model.ipynb")
+NOTEBOOKS = (
+    "00_setup_and_hardware.ipynb",
+    "02_finding_models.ipynb",
+    "04_inside_a_model.ipynb",
+)
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_ARGS = [
@@ -391,6 +396,21 @@ def check_notebook_00(page: Page, stem: str) -> None:
     expect(page.locator(".jp-Notebook .jp-RenderedImage img").first).to_be_visible()
 
 
+def check_notebook_02(page: Page, stem: str) -> None:
+    # The ZooBrowser: the results table and the picked card, from the sources on this machine.
+    browser = page.locator(".jp-Notebook .localml-zoo-browser").first
+    browser.scroll_into_view_if_needed()
+    expect(browser.locator("table.localml-zoo-table")).to_contain_text("ppocr-v4-det")
+    expect(browser.locator(".localml-zoo-card")).to_contain_text("text-detection")
+    browser.locator("table.localml-zoo-table").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / f"{stem}-zoo-table.png"))
+    # The GraphViewer it opened below draws the picked model with netron.
+    frame = browser.locator(".localml-graph-viewer").first.frame_locator("iframe.localml-netron")
+    expect(frame.locator("g.node").first).to_be_visible(timeout=NETRON_TIMEOUT_S * 1000)
+    page.wait_for_timeout(500)  # let the layout settle for the picture
+    page.screenshot(path=str(ARTIFACTS / f"{stem}-zoo-browser.png"))
+
+
 def check_notebook_04(page: Page, stem: str) -> None:
     scroll_to(page, ".jp-Notebook .localml-model-summary")
     expect(page.locator(".jp-Notebook .localml-model-summary").first).to_be_visible()
@@ -413,6 +433,7 @@ def check_notebook_04(page: Page, stem: str) -> None:
 
 CHECKS = {
     "00_setup_and_hardware.ipynb": check_notebook_00,
+    "02_finding_models.ipynb": check_notebook_02,
     "04_inside_a_model.ipynb": check_notebook_04,
 }
 NETRON_TIMEOUT_S = 60

@@ -1,0 +1,202 @@
+"""Search every source at once; fetch a model from the source it came from."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from localml_kit import errors
+from localml_kit.zoo import _hub
+from localml_kit.zoo._card import ModelCard, _human
+from localml_kit.zoo._local import CacheSource, LocalSource, SamplesSource
+from localml_kit.zoo._source import Source, check_sort, sort_cards
+from localml_kit.zoo._stores import LMStudioSource, OllamaSource
+from localml_kit.zoo._table import cards_frame
+
+SOURCES: tuple[str, ...] = ("hub", "onnx-zoo", "cache", "ollama", "lmstudio", "local", "samples")
+
+
+def _factories() -> dict[str, Callable[..., Source]]:
+    return {
+        "hub": _hub.HubSource,
+        "onnx-zoo": _hub.OnnxZooSource,
+        "cache": CacheSource,
+        "ollama": OllamaSource,
+        "lmstudio": LMStudioSource,
+        "local": LocalSource,
+        "samples": SamplesSource,
+    }
+
+
+def source(name: str, **options: Any) -> Source:
+    """The source called ``name`` (one of ``SOURCES``), built with its options.
+
+    Options: ``hub``/``onnx-zoo``: ``endpoint``, ``timeout``; ``cache``:
+    ``cache_dir``; ``ollama``/``lmstudio``: ``root``; ``local``: ``folders``, ``depth``.
+
+    Example:
+        >>> source("ollama", root="/tmp/ollama").name
+        'ollama'
+    """
+    factory = _factories().get(name)
+    if factory is None:
+        raise errors.UnknownSourceError(
+            f"no model source {name!r}; the sources are: {', '.join(SOURCES)}."
+        )
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        raise errors.ConfigError(f"source {name!r} does not take these options: {exc}.") from exc
+
+
+@dataclass
+class SearchResult:
+    """Cards found across sources, best first, and one line per source that could not answer.
+
+    ``offline`` is True when the Hub was skipped (offline mode, or unreachable).
+
+    Example:
+        >>> result = SearchResult(cards=[ModelCard(id="m", source="local", size_bytes=10)])
+        >>> list(result.frame()["id"])
+        ['m']
+    """
+
+    cards: list[ModelCard] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    offline: bool = False
+
+    def __len__(self) -> int:
+        return len(self.cards)
+
+    def frame(self, context_length: int = 4096) -> pd.DataFrame:
+        """One row per card with its memory estimate and fit on this machine (``cards_frame``)."""
+        return cards_frame(self.cards, context_length=context_length)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        notes = "".join(f"<p><i>{e(n)}</i></p>" for n in self.notes)
+        if not self.cards:
+            return f"{notes}<p>No models found.</p>"
+        frame = self.frame()
+        head = ["model", "source", "task", "format", "size", "parameters", "quant", "licence"]
+        head += ["downloads", "memory", "fit"]
+        rows = []
+        for row in frame.itertuples(index=False):
+            cells = [
+                row.id,
+                row.source,
+                row.task,
+                row.format,
+                _human(_int(row.size_bytes)),
+                f"{_int(row.parameters):,}" if _int(row.parameters) else None,
+                row.quantization,
+                row.license,
+                f"{_int(row.downloads):,}" if _int(row.downloads) is not None else None,
+                _human(_int(row.memory_bytes)),
+                row.fit,
+            ]
+            rows.append(
+                "<tr>"
+                + "".join(f"<td>{e(str(c)) if c is not None else ''}</td>" for c in cells)
+                + "</tr>"
+            )
+        header = "".join(f"<th>{e(h)}</th>" for h in head)
+        return (
+            f"{notes}<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+
+
+def _int(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
+
+
+def search(
+    query: str = "",
+    *,
+    sources: Sequence[str] | None = None,
+    task: str | None = None,
+    format: str | None = None,
+    limit: int = 50,
+    sort: str = "downloads",
+) -> SearchResult:
+    """Search models across ``sources`` (default: all of ``SOURCES``), at most ``limit`` per source.
+
+    Offline (``LOCALML_OFFLINE``) or with the Hub unreachable, remote sources are
+    skipped and one note says so; a source that fails adds a note instead of
+    failing the search. ``sort`` is one of downloads, likes, last_modified,
+    size_bytes, parameters, id.
+
+    Example:
+        >>> result = search("smollm2", sources=["samples"])
+        >>> [c.id for c in result.cards]
+        ['smollm2-135m-instruct']
+    """
+    check_sort(sort)
+    chosen = [source(name) for name in dict.fromkeys(SOURCES if sources is None else sources)]
+    notes: list[str] = []
+    remote = [s for s in chosen if s.remote]
+    skipped = False
+    if remote:
+        endpoint = getattr(remote[0], "endpoint", "")
+        problem = _hub.hub_problem(endpoint)
+        if problem is not None:
+            skipped = True
+            what = problem if problem.startswith("offline") else f"Hub unreachable ({problem})"
+            notes.append(f"{what}: showing local sources")
+    cards: list[ModelCard] = []
+    for src in chosen:
+        if src.remote and skipped:
+            continue
+        try:
+            cards.extend(src.search(query, task=task, format=format, limit=limit, sort=sort))
+        except Exception as exc:  # one failing source must not fail the search
+            text = str(exc).strip().splitlines()
+            detail = text[0] if text else type(exc).__name__
+            if not isinstance(exc, errors.LocalMLError):
+                detail = f"{type(exc).__name__}: {detail}"
+            notes.append(detail if detail.startswith(f"{src.name}:") else f"{src.name}: {detail}")
+    return SearchResult(cards=sort_cards(cards, sort), notes=notes, offline=skipped)
+
+
+def card(id: str, *, source: str = "hub") -> ModelCard:
+    """The full card of one model from one source (the Hub by default: files with sizes).
+
+    Example:
+        >>> card("digits-mlp", source="samples").task
+        'tabular-classification'
+    """
+    return _named(source).card(id)
+
+
+def fetch(
+    card_or_id: ModelCard | str,
+    *,
+    source: str | None = None,
+    allow_patterns: Sequence[str] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Get a model onto this machine; returns its local path (a file or a folder).
+
+    A card is fetched from its own source; an id from ``source`` (default: the
+    Hub, into the Hugging Face cache). ``allow_patterns`` picks files, e.g.
+    ``["*Q4_K_M.gguf"]``. Local sources return the path they already have.
+
+    Example:
+        >>> fetch("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
+        ...       allow_patterns=["*q4_k_m.gguf"])  # doctest: +SKIP
+        PosixPath('.../snapshots/...')
+    """
+    if isinstance(card_or_id, ModelCard):
+        name, id = source or card_or_id.source, card_or_id.id
+    else:
+        name, id = source or "hub", card_or_id
+    return _named(name).fetch(id, allow_patterns=allow_patterns, progress=progress)
+
+
+def _named(name: str) -> Source:
+    return source(name)

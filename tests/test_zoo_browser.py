@@ -1,0 +1,356 @@
+"""ZooBrowser driven headlessly: set values, click buttons, read .results, .result and the HTML."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from localml_kit import errors, samples, zoo
+from localml_kit.widgets import GraphViewer, ProfilerPanel, ZooBrowser
+from localml_kit.zoo._card import CardFile, ModelCard
+
+GB = 10**9
+IMG = "<img src=x onerror=alert(1)>"
+SCRIPT = "<script>alert(1)</script>"
+
+CARDS = [
+    ModelCard(
+        id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        source="hub",
+        task="text-generation",
+        format="gguf",
+        size_bytes=100_000_000,
+        downloads=50_000,
+        likes=300,
+        license="apache-2.0",
+        tags=("conversational",),
+        files=(CardFile("smollm2-135m-instruct-q8_0.gguf", 145_000_000), CardFile("README.md")),
+    ),
+    ModelCard(
+        id="onnxmodelzoo/resnet50",
+        source="onnx-zoo",
+        title="ResNet-50",
+        task="image-classification",
+        format="onnx",
+        size_bytes=98_000_000,
+        downloads=900,
+        extra={"main_file": "onnx/model.onnx"},
+    ),
+    ModelCard(
+        id="giant/too-big",
+        source="hub",
+        task="text-generation",
+        format="safetensors",
+        size_bytes=10**13,
+        downloads=2_000_000,
+    ),
+    ModelCard(id="someone/mystery", source="local", format="onnx"),
+]
+
+
+def browser_of(cards: list[ModelCard] = CARDS, **options: Any) -> ZooBrowser:
+    return ZooBrowser(cards=cards, netron=False, **options)
+
+
+def ids(browser: ZooBrowser) -> list[str]:
+    return browser.results["id"].tolist()
+
+
+def table_ids(browser: ZooBrowser) -> list[str]:
+    """The model names in the rendered table, top to bottom."""
+    return re.findall(r"<tr><td>([^<]*)</td>", browser.table.value)
+
+
+def test_given_cards_are_shown_sorted_by_downloads() -> None:
+    browser = browser_of()
+    assert ids(browser) == [
+        "giant/too-big",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "onnxmodelzoo/resnet50",
+        "someone/mystery",
+    ]
+    assert table_ids(browser) == ids(browser)
+    assert browser.status.value == "4 of 4 models shown"
+    assert browser.result is not None and browser.result.id == "giant/too-big"
+    assert browser.search_result is None
+    assert browser.source.options == ("any", "hub", "local", "onnx-zoo")
+    assert browser.task.options == ("any", "image-classification", "text-generation")
+
+
+def test_filters_run_in_memory() -> None:
+    browser = browser_of()
+    browser.source.value = "hub"
+    assert ids(browser) == ["giant/too-big", "HuggingFaceTB/SmolLM2-135M-Instruct"]
+    browser.format.value = "gguf"
+    assert ids(browser) == ["HuggingFaceTB/SmolLM2-135M-Instruct"]
+    assert browser.status.value == "1 of 1 models shown (3 filtered out)"
+    browser.source.value = browser.format.value = "any"
+    browser.task.value = "image-classification"
+    assert ids(browser) == ["onnxmodelzoo/resnet50"]
+    browser.task.value = "any"
+    browser.max_size.value = "100 MB"
+    assert ids(browser) == ["HuggingFaceTB/SmolLM2-135M-Instruct", "onnxmodelzoo/resnet50"]
+    browser.max_size.value = "any"
+    browser.fits.value = True
+    assert "giant/too-big" not in ids(browser) and "someone/mystery" not in ids(browser)
+    browser.query.value = "RESNET"
+    assert ids(browser) == ["onnxmodelzoo/resnet50"]
+    browser.query.value = "nothing-like-this"
+    assert browser.results.empty and browser.result is None
+    assert "No models match." in browser.table.value
+    assert browser.detail.value == "<p>No model selected.</p>"
+
+
+def test_sort_and_direction() -> None:
+    browser = browser_of()
+    browser.sort.value = "size"
+    assert table_ids(browser) == [
+        "giant/too-big",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "onnxmodelzoo/resnet50",
+        "someone/mystery",
+    ]
+    browser.ascending.value = True
+    assert table_ids(browser)[:3] == [
+        "onnxmodelzoo/resnet50",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "giant/too-big",
+    ]
+    assert table_ids(browser)[-1] == "someone/mystery"  # unknown size stays last
+    browser.sort.value = "name"
+    assert table_ids(browser) == sorted((c.id for c in CARDS), key=str.lower)
+
+
+def test_picking_a_row_shows_its_card() -> None:
+    browser = browser_of()
+    smol = next(label for text, label in browser.picker.options if "SmolLM2" in text)
+    browser.picker.value = smol
+    assert browser.result is CARDS[0]
+    detail = browser.detail.value
+    assert "apache-2.0" in detail and "smollm2-135m-instruct-q8_0.gguf" in detail
+    assert "145.0 MB" in detail and "2 files" in detail and ">fits<" in detail
+    assert "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct" in detail
+    assert not browser.fetch_button.disabled  # a hub card can be fetched
+    assert browser.graph_button.disabled and browser.profile_button.disabled  # not local yet
+    # The selection survives a filter that keeps it.
+    browser.source.value = "hub"
+    assert browser.result is CARDS[0]
+    browser.source.value = "local"
+    assert browser.result is CARDS[3]
+    assert "unknown: check the model card" in browser.detail.value
+    assert browser.fetch_button.disabled
+
+
+def test_select_by_id() -> None:
+    browser = browser_of()
+    assert browser.select("onnxmodelzoo/resnet50") is CARDS[1]
+    assert browser.result is CARDS[1] and "ResNet-50" in browser.detail.value
+    assert browser.select("not/there") is None and browser.result is CARDS[1]
+
+
+def test_context_length_changes_the_memory_estimate() -> None:
+    card = ModelCard(
+        id="lm",
+        source="hub",
+        size_bytes=100_000_000,
+        config={"num_hidden_layers": 30, "num_key_value_heads": 3, "head_dim": 64},
+    )
+    browser = browser_of([card])
+    before = int(browser.results.loc[0, "memory_bytes"])
+    browser.context.value = 32768
+    assert int(browser.results.loc[0, "memory_bytes"]) > before
+    assert "memory at 32,768 tokens" in browser.detail.value
+
+
+def test_only_the_first_rows_are_drawn() -> None:
+    cards = [ModelCard(id=f"org/m{i}", source="hub", downloads=i) for i in range(1000)]
+    browser = browser_of(cards, rows=50)
+    assert len(browser.results) == 1000
+    assert len(table_ids(browser)) == 50 and len(browser.picker.options) == 50
+    assert table_ids(browser)[0] == "org/m999"
+    assert browser.status.value == "50 of 1,000 models shown"
+
+
+def test_strings_from_cards_are_escaped() -> None:
+    evil = ModelCard(
+        id=f"evil/{IMG}",
+        source="hub",
+        title=SCRIPT,
+        task=SCRIPT,
+        format=IMG,
+        quantization=SCRIPT,
+        license=IMG,
+        author=SCRIPT,
+        description=f"{SCRIPT} and {IMG}",
+        tags=(SCRIPT, IMG),
+        last_modified=IMG,
+        files=(CardFile(f"{IMG}.onnx", 10), CardFile(SCRIPT)),
+        downloads=1,
+    )
+    browser = browser_of([evil])
+    assert browser.result is evil
+    pages = (browser.table.value, browser.detail.value)
+    for page in pages:
+        assert "<script" not in page.lower() and "<img" not in page.lower()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in browser.table.value
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in browser.detail.value
+    # The picker's labels are plain text in the browser, but stay the same text.
+    assert browser.picker.options[0][0] == f"evil/{IMG} · hub"
+    # The text filter treats markup as plain text too.
+    browser.query.value = "<script>"
+    assert ids(browser) == [evil.id]
+
+
+def test_errors_and_notes_are_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    found = SimpleNamespace(cards=[], notes=[f"note {SCRIPT}"], offline=True)
+    monkeypatch.setattr(zoo, "search", lambda *a, **k: found)
+    browser = ZooBrowser("x", netron=False)
+    assert "<script" not in browser.notes.value and "note &lt;script&gt;" in browser.notes.value
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise errors.LocalMLError(f"broken {IMG}")
+
+    monkeypatch.setattr(zoo, "search", fail)
+    browser.search_button.click()
+    assert "broken &lt;img" in browser.status.value and "<img" not in browser.status.value
+
+
+def test_search_then_filter_without_a_new_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, Any]] = []
+
+    def search(query: str = "", **kwargs: Any) -> SimpleNamespace:
+        calls.append((query, kwargs.get("sources")))
+        return SimpleNamespace(cards=CARDS, notes=["offline mode is on"], offline=True)
+
+    monkeypatch.setattr(zoo, "search", search)
+    browser = ZooBrowser(netron=False)
+    assert calls == [] and browser.results.empty  # no query, no sources: waits for Search
+    browser.query.value = "smol"  # Enter
+    assert calls == [("smol", None)]
+    assert browser.search_result.cards == CARDS
+    assert "offline mode is on" in browser.notes.value
+    # The hub already matched the query: results are not filtered by text again.
+    assert len(browser.results) == 4
+    browser.source.value = "hub"
+    browser.sort.value = "likes"
+    browser.fits.value = True
+    browser.context.value = 8192
+    assert ids(browser) == ["HuggingFaceTB/SmolLM2-135M-Instruct"]
+    assert len(calls) == 1
+    browser.search_button.click()  # the button searches again on purpose
+    assert len(calls) == 2
+    assert browser.source.value == "hub"  # filters survive a new search
+
+    ZooBrowser("tiny", sources=["samples"], netron=False)
+    assert calls[-1] == ("tiny", ["samples"])
+
+
+def test_fetch_updates_the_card_and_enables_the_viewers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fetched: list[tuple[ModelCard, Any]] = []
+
+    def fetch(card: ModelCard, **kwargs: Any) -> Path:
+        fetched.append((card, kwargs["allow_patterns"]))
+        folder = tmp_path / "snapshot"
+        (folder / "onnx").mkdir(parents=True, exist_ok=True)
+        (folder / "onnx" / "model.onnx").write_bytes(b"not really")
+        return folder
+
+    monkeypatch.setattr(zoo, "fetch", fetch)
+    browser = browser_of()
+    browser.source.value = "onnx-zoo"
+    assert browser.result is CARDS[1] and browser.graph_button.disabled
+    assert "onnx/model.onnx" in browser.detail.value  # the weights file it will fetch
+    browser.fetch_button.click()
+    # Only the weights shown (with their external data) and small files, not the whole repo.
+    assert fetched == [
+        (
+            CARDS[1],
+            [
+                "onnx/model.onnx",
+                "onnx/model.onnx_data",
+                "onnx/model.onnx.data",
+                "*.json",
+                "*.txt",
+                "*.model",
+            ],
+        )
+    ]
+    assert browser.result is not None and browser.result.local_path == tmp_path / "snapshot"
+    assert browser.results["local"].tolist() == [True]
+    assert "✓" in browser.table.value and "Fetched onnxmodelzoo/resnet50" in browser.status.value
+    assert not browser.graph_button.disabled and not browser.profile_button.disabled
+    assert browser.file.options[0][0] == "onnx/model.onnx"
+    browser.all_files.value = True
+    browser.fetch_button.click()
+    assert fetched[-1][1] is None
+
+
+def test_fetch_error_is_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fetch(card: ModelCard, **kwargs: Any) -> Path:
+        raise errors.LocalMLError("the Hub is not reachable: try again online.")
+
+    monkeypatch.setattr(zoo, "fetch", fetch)
+    browser = browser_of()
+    browser.fetch_button.click()
+    assert "the Hub is not reachable" in browser.status.value
+    assert browser.result is CARDS[2] and browser.result.local_path is None
+
+
+def test_open_viewer_without_a_local_file_says_fetch_first() -> None:
+    browser = browser_of()
+    assert browser.open_graph() is None
+    assert "fetch it first" in browser.status.value
+
+
+@pytest.mark.samples
+def test_open_a_local_sample_in_graph_viewer_and_profiler(real_home: Path) -> None:
+    card = ModelCard(id="digits-mlp", source="samples", local_path=samples.path("digits-mlp"))
+    browser = browser_of([card])
+    assert not browser.graph_button.disabled and not browser.profile_button.disabled
+    browser.graph_button.click()
+    viewer = browser.viewer
+    assert isinstance(viewer, GraphViewer) and viewer.result is not None
+    assert viewer.result.node_count > 0 and browser.opened.children == (viewer,)
+    browser.profile_button.click()
+    panel = browser.viewer
+    assert isinstance(panel, ProfilerPanel) and panel.model.value.endswith("model.onnx")
+    browser.close()
+
+
+@pytest.mark.samples
+def test_a_language_model_folder_lists_its_files_but_is_not_profiled(real_home: Path) -> None:
+    folder = samples.path("smollm2-135m-instruct", "onnx-int4").parent
+    card = ModelCard(id="smollm2", source="samples", local_path=folder)
+    browser = browser_of([card])
+    names = [label for label, _ in browser.file.options]
+    assert any(n.endswith(".gguf") for n in names) and "onnx-int4/model.onnx" in names
+    assert browser.profile_button.disabled  # GenAI decoders are profiled with slm
+    browser.file.value = next(p for label, p in browser.file.options if label.endswith(".gguf"))
+    viewer = browser.open_graph()
+    assert isinstance(viewer, GraphViewer) and viewer.result is not None
+    assert viewer.result.format == "gguf"
+    browser.close()
+
+
+@pytest.mark.samples
+def test_search_the_samples_offline(real_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALML_OFFLINE", "1")
+    browser = ZooBrowser("digits", sources=["samples"], netron=False)
+    assert browser.search_result is not None
+    found = ids(browser)
+    assert found and all("digits" in i.lower() for i in found)
+    assert set(browser.results["source"]) == {"samples"}
+    assert browser.result is not None and browser.result.is_local
+    assert not browser.graph_button.disabled
+    # Every source offline: the Hub is skipped and a note says so.
+    everything = ZooBrowser("", sources=None, netron=False)
+    everything.search_button.click()
+    assert everything.search_result.offline
+    assert "offline" in everything.notes.value.lower()
+    assert "samples" in set(everything.results["source"])
