@@ -497,6 +497,8 @@ def test_unknown_source_and_sort_are_kit_errors() -> None:
 
 
 def test_html_escapes_what_the_hub_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    from localml_kit.widgets import ZooBrowser
+
     evil = model_record(
         f"org/{XSS}",
         downloads=10,
@@ -504,15 +506,36 @@ def test_html_escapes_what_the_hub_says(monkeypatch: pytest.MonkeyPatch) -> None
         tags=[SCRIPT, f"license:{XSS}"],
         cardData={"license": XSS, "description": SCRIPT},
     )
-    with serve_hub({}, [evil]) as (endpoint, _):
+    # A valid id whose card (model_info) holds both in its description and licence.
+    described = model_record(
+        "org/described",
+        downloads=5,
+        tags=[f"license:{XSS}"],
+        cardData={"license": XSS, "description": f"{SCRIPT} and {XSS}"},
+    )
+    with serve_hub({"org/described/model.onnx": b"o"}, [evil, described]) as (endpoint, _):
         monkeypatch.setenv("HF_ENDPOINT", endpoint)
         result = zoo.search("org", sources=["hub"])
+        full = zoo.card("org/described")
     card = result.cards[0]
     assert card.id == f"org/{XSS}" and SCRIPT in card.tags
+    assert [c.id for c in result.cards] == [f"org/{XSS}", "org/described"]
     for page in (result._repr_html_(), card._repr_html_()):
         assert "<script" not in page and "<img" not in page
         assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "&lt;script&gt;" in result._repr_html_()
+    # The same cards in the ZooBrowser: table, detail pane (with the description) and status.
+    assert full.description == f"{SCRIPT} and {XSS}" and full.license == XSS
+    browser = ZooBrowser(cards=[card, full], netron=False)
+    pages = [browser.table.value]
+    for shown in (card, full):
+        assert browser.select(shown.id) is shown
+        pages += [browser.detail.value, browser.status.value]
+    for page in pages:
+        assert "<script" not in page and "<img" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in browser.table.value
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; and &lt;img" in browser.detail.value
+    browser.close()
 
 
 @pytest.mark.parametrize(
@@ -601,3 +624,52 @@ def test_cli_unknown_source_is_one_error_line(capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert err.startswith("error: no model source 'nowhere'") and "onnx-zoo" in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_json_cards_carry_every_card_field_and_both_fits(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["zoo", "search", "digits-mlp", "--source", "samples", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"cards", "notes", "offline"}
+    fields = {f.name for f in dataclasses.fields(zoo.ModelCard)}
+    assert [set(c) for c in data["cards"]] == [fields | {"memory_bytes", "fit", "gpu_fit"}]
+    card = data["cards"][0]
+    assert card["id"] == "digits-mlp" and card["source"] == "samples"
+    assert card["fit"] in {"fits", "tight", "does not fit", "unknown"}
+    gpus = hardware.report().gpus
+    assert (card["gpu_fit"] is None) == (not gpus)  # null on a machine without a GPU
+
+
+def test_cli_fetch_of_an_unknown_id_offline_is_one_error_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LOCALML_OFFLINE", "1")
+    start = time.perf_counter()
+    assert main(["zoo", "fetch", "org/missing", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: org/missing is not in the HF cache")
+    assert "offline mode is on" in err and "localml-kit zoo fetch org/missing" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    monkeypatch.delenv("LOCALML_OFFLINE")  # online, but the Hub is a closed port
+    assert main(["zoo", "fetch", "org/missing", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "not in the HF cache" in err and "unreachable" in err and err.count("\n") == 1
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["zoo", "search", "--sort", "stars"], "error: cannot sort by 'stars'"),
+        (["zoo", "search", "--limit", "0"], "error: limit must be 1 or more"),
+        (["zoo", "fetch", "x", "--source", "nowhere"], "error: no model source 'nowhere'"),
+        (["zoo", "fetch", "ghost", "--source", "ollama"], "error: ollama: no model 'ghost:latest'"),
+    ],
+)
+def test_cli_bad_arguments_are_one_error_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from localml_kit import errors, samples, zoo
+from localml_kit import hardware, samples
 from localml_kit.widgets import GraphViewer, ProfilerPanel, ZooBrowser
 from localml_kit.zoo._card import CardFile, ModelCard
+from tests.hubserver import model_record, serve_hub
+from tests.test_zoo import _tiny_onnx
 
 GB = 10**9
 IMG = "<img src=x onerror=alert(1)>"
@@ -205,101 +211,205 @@ def test_strings_from_cards_are_escaped() -> None:
     assert ids(browser) == [evil.id]
 
 
+class _HostileHub(BaseHTTPRequestHandler):
+    """A Hub that refuses every request with markup in its status line."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(503, SCRIPT)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
 def test_errors_and_notes_are_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
-    found = SimpleNamespace(cards=[], notes=[f"note {SCRIPT}"], offline=True)
-    monkeypatch.setattr(zoo, "search", lambda *a, **k: found)
-    browser = ZooBrowser("x", netron=False)
-    assert "<script" not in browser.notes.value and "note &lt;script&gt;" in browser.notes.value
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostileHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        browser = ZooBrowser("x", sources=["hub"], netron=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert browser.search_result is not None and browser.search_result.notes
+    assert SCRIPT in browser.search_result.notes[0]  # the hub's own words reach the note
+    assert "<script" not in browser.notes.value and "&lt;script&gt;" in browser.notes.value
+    # A kit error naming what the user typed is escaped too.
+    failing = ZooBrowser("x", sources=[f"nowhere{IMG}"], netron=False)
+    assert "no model source" in failing.status.value and "&lt;img" in failing.status.value
+    assert "<img" not in failing.status.value
+    failing.search_button.click()
+    assert "<img" not in failing.status.value and failing.search_result is None
 
-    def fail(*args: Any, **kwargs: Any) -> Any:
-        raise errors.LocalMLError(f"broken {IMG}")
 
-    monkeypatch.setattr(zoo, "search", fail)
-    browser.search_button.click()
-    assert "broken &lt;img" in browser.status.value and "<img" not in browser.status.value
+HUB_FILES = {
+    "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/smollm2-135m-instruct-q4_k_m.gguf": b"g" * 100,
+    "someone/smol-giant/model.safetensors": b"s" * 100,
+    "onnx-community/SmolVLM-256M/onnx/model.onnx": b"o" * 100,
+    "other/unrelated/model.onnx": b"u" * 100,
+    "onnxmodelzoo/resnet50/onnx/model.onnx": _tiny_onnx(),
+    "onnxmodelzoo/resnet50/onnx/model_fp16.onnx": b"f" * 100,
+    "onnxmodelzoo/resnet50/config.json": b"{}",
+    "onnxmodelzoo/resnet50/README.md": b"# resnet50\n",
+}
+HUB_MODELS = [
+    model_record(
+        "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
+        downloads=50_000,
+        likes=300,
+        pipeline_tag="text-generation",
+        library_name="gguf",
+        tags=["gguf", "text-generation", "license:apache-2.0"],
+        gguf={"total": 134_515_008, "architecture": "llama", "context_length": 8192},
+    ),
+    model_record(
+        "someone/smol-giant",
+        downloads=2_000_000,
+        likes=10,
+        pipeline_tag="text-generation",
+        library_name="transformers",
+        tags=["safetensors"],
+        safetensors={"parameters": {"F32": 10**13}, "total": 10**13},
+    ),
+    model_record(
+        "onnx-community/SmolVLM-256M",
+        downloads=900,
+        likes=400,
+        pipeline_tag="image-text-to-text",
+        library_name="transformers.js",
+        tags=["onnx"],
+    ),
+    model_record("other/unrelated", downloads=5, library_name="onnx", tags=["onnx"]),
+    model_record("onnxmodelzoo/resnet50", downloads=900, library_name="onnx", tags=["onnx"]),
+]
 
 
-def test_search_then_filter_without_a_new_search(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, Any]] = []
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The local Hub (tests/hubserver.py) at HF_ENDPOINT; yields the requests it saw."""
+    with serve_hub(HUB_FILES, HUB_MODELS) as (endpoint, requests):
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        yield requests
 
-    def search(query: str = "", **kwargs: Any) -> SimpleNamespace:
-        calls.append((query, kwargs.get("sources")))
-        return SimpleNamespace(cards=CARDS, notes=["offline mode is on"], offline=True)
 
-    monkeypatch.setattr(zoo, "search", search)
+def _searches(requests: list[str]) -> int:
+    """Searches the Hub answered: each browser search asks once for ``hub``, once for ``onnx-zoo``."""
+    listings = [r for r in requests if r.startswith("GET /api/models?")]
+    assert len(listings) % 2 == 0 and sum("author=onnxmodelzoo" in r for r in listings) * 2 == len(
+        listings
+    )
+    return len(listings) // 2
+
+
+def test_search_then_filter_without_a_new_search(hub: list[str]) -> None:
     browser = ZooBrowser(netron=False)
-    assert calls == [] and browser.results.empty  # no query, no sources: waits for Search
+    assert hub == [] and browser.results.empty  # no query, no sources: waits for Search
     browser.query.value = "smol"  # Enter
-    assert calls == [("smol", None)]
-    assert browser.search_result.cards == CARDS
-    assert "offline mode is on" in browser.notes.value
-    # The hub already matched the query: results are not filtered by text again.
-    assert len(browser.results) == 4
+    assert _searches(hub) == 1 and all("search=smol" in r for r in hub)
+    assert browser.search_result is not None and browser.search_result.offline is False
+    assert ids(browser) == [
+        "someone/smol-giant",
+        "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
+        "onnx-community/SmolVLM-256M",
+        "smollm2-135m-instruct",  # the sample: no downloads, so last
+    ]
+    assert "hub" in browser.source.options and "samples" in browser.source.options
     browser.source.value = "hub"
     browser.sort.value = "likes"
-    browser.fits.value = True
+    assert ids(browser) == [
+        "onnx-community/SmolVLM-256M",
+        "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
+        "someone/smol-giant",
+    ]
+    browser.fits.value = True  # the giant does not fit; the VLM's size is unknown
     browser.context.value = 8192
-    assert ids(browser) == ["HuggingFaceTB/SmolLM2-135M-Instruct"]
-    assert len(calls) == 1
+    assert ids(browser) == ["HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"]
+    assert _searches(hub) == 1  # filters, sort and context ran in memory
     browser.search_button.click()  # the button searches again on purpose
-    assert len(calls) == 2
-    assert browser.source.value == "hub"  # filters survive a new search
+    assert _searches(hub) == 2
+    assert browser.source.value == "hub" and browser.fits.value  # filters survive a new search
+    assert ids(browser) == ["HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"]
 
-    ZooBrowser("tiny", sources=["samples"], netron=False)
-    assert calls[-1] == ("tiny", ["samples"])
+    samples_only = ZooBrowser("digits", sources=["samples"], netron=False)
+    assert samples_only.search_result is not None
+    assert ids(samples_only) == ["digits-mlp", "digits-forest"] and _searches(hub) == 2
 
 
-def test_fetch_updates_the_card_and_enables_the_viewers(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    fetched: list[tuple[ModelCard, Any]] = []
+def _fetched(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
-    def fetch(card: ModelCard, **kwargs: Any) -> Path:
-        fetched.append((card, kwargs["allow_patterns"]))
-        folder = tmp_path / "snapshot"
-        (folder / "onnx").mkdir(parents=True, exist_ok=True)
-        (folder / "onnx" / "model.onnx").write_bytes(b"not really")
-        return folder
 
-    monkeypatch.setattr(zoo, "fetch", fetch)
+def test_fetch_updates_the_card_and_enables_the_viewers(hub: list[str]) -> None:
     browser = browser_of()
     browser.source.value = "onnx-zoo"
     assert browser.result is CARDS[1] and browser.graph_button.disabled
     assert "onnx/model.onnx" in browser.detail.value  # the weights file it will fetch
     browser.fetch_button.click()
+    card = browser.result
+    assert card is not None and card.local_path is not None, browser.status.value
+    folder = card.local_path
+    assert folder.is_relative_to(Path(os.environ["HF_HOME"]) / "hub")  # the HF cache
     # Only the weights shown (with their external data) and small files, not the whole repo.
-    assert fetched == [
-        (
-            CARDS[1],
-            [
-                "onnx/model.onnx",
-                "onnx/model.onnx_data",
-                "onnx/model.onnx.data",
-                "*.json",
-                "*.txt",
-                "*.model",
-            ],
-        )
+    assert _fetched(folder) == ["config.json", "onnx/model.onnx"]
+    assert (folder / "onnx" / "model.onnx").read_bytes() == HUB_FILES[
+        "onnxmodelzoo/resnet50/onnx/model.onnx"
     ]
-    assert browser.result is not None and browser.result.local_path == tmp_path / "snapshot"
     assert browser.results["local"].tolist() == [True]
     assert "✓" in browser.table.value and "Fetched onnxmodelzoo/resnet50" in browser.status.value
     assert not browser.graph_button.disabled and not browser.profile_button.disabled
     assert browser.file.options[0][0] == "onnx/model.onnx"
     browser.all_files.value = True
     browser.fetch_button.click()
-    assert fetched[-1][1] is None
+    assert _fetched(folder) == [
+        "README.md",
+        "config.json",
+        "onnx/model.onnx",
+        "onnx/model_fp16.onnx",
+    ]
+    assert [label for label, _ in browser.file.options] == [
+        "onnx/model.onnx",
+        "onnx/model_fp16.onnx",
+    ]
+    viewer = browser.open_graph()  # the real file, read by the GraphViewer
+    assert isinstance(viewer, GraphViewer) and viewer.result is not None
+    assert viewer.result.parameter_count == 15
+    browser.close()
 
 
-def test_fetch_error_is_shown(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fetch(card: ModelCard, **kwargs: Any) -> Path:
-        raise errors.LocalMLError("the Hub is not reachable: try again online.")
-
-    monkeypatch.setattr(zoo, "fetch", fetch)
+def test_fetch_error_is_shown() -> None:
+    # HF_ENDPOINT is a closed port (conftest): the real fetch fails fast, with a kit error.
     browser = browser_of()
+    assert browser.result is CARDS[2]
     browser.fetch_button.click()
-    assert "the Hub is not reachable" in browser.status.value
+    assert "not in the HF cache" in browser.status.value
+    assert "unreachable" in browser.status.value and "localml-error" in browser.status.value
     assert browser.result is CARDS[2] and browser.result.local_path is None
+
+
+def test_fit_on_the_gpu_is_shown_where_there_is_one() -> None:
+    big = ModelCard(id="org/twenty-gb", source="hub", format="gguf", size_bytes=20 * GB)
+    base = hardware.report()
+    gpu = hardware.GPU(0, "test GPU", 80 * GB, 48 * GB, "0")
+    with_gpu = dataclasses.replace(base, ram_available_bytes=8 * GB, gpus=(gpu,))
+    browser = browser_of([*CARDS, big], machine=with_gpu)
+    assert "<th>GPU fit</th>" in browser.table.value
+    assert browser.select(big.id) is big
+    assert "fit in RAM" in browser.detail.value and "fit on GPU" in browser.detail.value
+    assert browser.results.loc[browser.results["id"] == big.id, "gpu_fit"].tolist() == ["fits"]
+    browser.fits.value = True  # in RAM or on the GPU
+    assert big.id in ids(browser) and "giant/too-big" not in ids(browser)
+    browser.fits.value = False
+    browser.sort.value = "GPU fit"
+    browser.ascending.value = True
+    assert ids(browser)[-2:] == ["giant/too-big", "someone/mystery"]  # unknown last
+    assert big.id in ids(browser)[:3]
+    no_gpu = dataclasses.replace(with_gpu, gpus=())
+    plain = browser_of([*CARDS, big], machine=no_gpu)
+    assert "GPU fit" not in plain.table.value
+    assert plain.select(big.id) is big and "fit on GPU" not in plain.detail.value
+    plain.fits.value = True
+    assert big.id not in ids(plain)
 
 
 def test_open_viewer_without_a_local_file_says_fetch_first() -> None:

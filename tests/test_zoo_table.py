@@ -8,16 +8,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from localml_kit import hardware
+from localml_kit import errors, hardware
 from localml_kit.zoo._card import ModelCard
 from localml_kit.zoo._table import COLUMNS, cards_frame, filter_cards
 
 GB = 10**9
 
 
-def machine(free: int = 8 * GB) -> hardware.HardwareReport:
-    """A fixed machine so fits do not depend on this one's free RAM."""
-    return dataclasses.replace(hardware.report(), ram_available_bytes=free)
+def machine(free: int = 8 * GB, gpu_free: int | None = None) -> hardware.HardwareReport:
+    """A fixed machine so fits do not depend on this one's free RAM; a GPU when ``gpu_free``."""
+    gpus = ()
+    if gpu_free is not None:
+        gpus = (hardware.GPU(0, "test GPU", 2 * gpu_free, gpu_free, "0"),)
+    return dataclasses.replace(hardware.report(), ram_available_bytes=free, gpus=gpus)
 
 
 CARDS = (
@@ -155,8 +158,9 @@ def test_filtering_leaves_the_frame_alone(frame: pd.DataFrame) -> None:
 
 
 def test_unknown_sort_column_says_what_to_use(frame: pd.DataFrame) -> None:
-    with pytest.raises(ValueError, match="pick one of downloads"):
+    with pytest.raises(errors.ConfigError, match="pick one of downloads") as info:
         filter_cards(frame, sort="stars")
+    assert isinstance(info.value, ValueError)
 
 
 def test_machine_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,3 +174,35 @@ def test_machine_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hardware, "report", counting)
     cards_frame(CARDS * 10)
     assert len(calls) == 1
+
+
+def test_gpu_fit_is_judged_against_the_gpus_free_memory() -> None:
+    # Needs about 24 GB: too much for 8 GB of RAM, fine on a GPU with 48 GB free.
+    big = ModelCard(id="org/twenty-gb", source="hub", size_bytes=20 * GB)
+    cards = (*CARDS, big)
+    no_gpu = cards_frame(cards, machine=machine())
+    assert no_gpu["gpu_fit"].isna().all()
+    assert big.gpu_fit(machine=machine()) is None
+    assert big.id not in set(filter_cards(no_gpu, fits_only=True)["id"])
+    gpu = cards_frame(cards, machine=machine(gpu_free=48 * GB))
+    assert gpu["fit"].tolist() == ["fits", "fits", "does not fit", "unknown", "does not fit"]
+    assert gpu["gpu_fit"].tolist() == ["fits", "fits", "does not fit", "unknown", "fits"]
+    assert big.fit(machine=machine(gpu_free=48 * GB)) == "does not fit"
+    assert big.gpu_fit(machine=machine(gpu_free=48 * GB)) == "fits"
+    # "Fits my machine": in RAM or on the GPU.
+    assert set(filter_cards(gpu, fits_only=True)["id"]) == {CARDS[0].id, CARDS[1].id, big.id}
+    by_gpu = filter_cards(gpu, sort="gpu_fit", descending=False)["gpu_fit"].tolist()
+    assert by_gpu == ["fits", "fits", "fits", "does not fit", "unknown"]
+
+
+def test_search_result_frame_hides_the_helper_columns() -> None:
+    from localml_kit.zoo import SearchResult
+
+    result = SearchResult(cards=list(CARDS))
+    shown = result.frame(machine=machine())
+    assert "_text" not in shown.columns and "_id_rank" not in shown.columns
+    assert list(shown.columns) == [c for c in COLUMNS if not c.startswith("_")]
+    page = result._repr_html_()
+    assert "_text" not in page and "_id_rank" not in page and "fit in RAM" in page
+    # The frame still filters and sorts (the helpers are rebuilt when missing).
+    assert filter_cards(shown, text="resnet", sort="id")["id"].tolist() == [CARDS[1].id]

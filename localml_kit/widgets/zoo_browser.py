@@ -43,6 +43,7 @@ SORTS = {
     "memory": "memory_bytes",
     "parameters": "parameters",
     "fit": "fit",
+    "GPU fit": "gpu_fit",
     "name": "id",
     "source": "source",
 }
@@ -62,6 +63,7 @@ _TABLE = (
     ("likes", "likes", _COUNT),
     ("memory", "memory_bytes", _human),
     ("fit", "fit", str),
+    ("GPU fit", "gpu_fit", str),  # only drawn on a machine with a GPU
 )
 _FIT_COLOURS = {"fits": "#1a7f37", "tight": "#9a6700", "does not fit": "#cf222e"}
 _HUB_SOURCES = ("hub", "onnx-zoo")
@@ -123,7 +125,9 @@ class ZooBrowser(widgets.VBox):
     ``.search_result`` is the last ``zoo.search`` answer, ``.results`` the
     filtered and sorted DataFrame (``cards_frame`` columns) and ``.result`` the
     selected ModelCard (None when nothing is selected). With ``cards=`` the
-    browser shows those cards and Search filters them by text instead.
+    browser shows those cards and Search filters them by text instead. Fits are
+    judged against ``machine`` (default: this machine's free RAM and GPU memory,
+    read at each search).
 
     Example:
         >>> from localml_kit.widgets import ZooBrowser
@@ -142,6 +146,7 @@ class ZooBrowser(widgets.VBox):
         rows: int = 50,
         context_length: int = 4096,
         netron: bool = True,
+        machine: hardware.HardwareReport | None = None,
     ) -> None:
         self.search_result: SearchResult | None = None
         self.result: ModelCard | None = None
@@ -154,7 +159,8 @@ class ZooBrowser(widgets.VBox):
         self._limit = limit
         self._rows = rows
         self._netron = netron
-        self._machine: hardware.HardwareReport | None = None
+        self._given_machine = machine
+        self._machine: hardware.HardwareReport | None = machine
         self._quiet = False
 
         self.query = widgets.Text(
@@ -172,7 +178,11 @@ class ZooBrowser(widgets.VBox):
         self.max_size = widgets.SelectionSlider(
             options=list(SIZE_STEPS), value=ANY, description="Max size", continuous_update=False
         )
-        self.fits = widgets.ToggleButton(description="fits my machine", icon="check")
+        self.fits = widgets.ToggleButton(
+            description="fits my machine",
+            icon="check",
+            tooltip="only models that fit (or fit tightly) in the free RAM or on the GPU",
+        )
         self.context = widgets.Dropdown(
             options=sorted({*CONTEXT_LENGTHS, context_length}),
             value=context_length,
@@ -295,7 +305,9 @@ class ZooBrowser(widgets.VBox):
             self.search()
 
     def _show(self, cards: Sequence[ModelCard]) -> pd.DataFrame:
-        self._machine = hardware.report()
+        self._machine = (
+            self._given_machine if self._given_machine is not None else hardware.report()
+        )
         self._frame = cards_frame(cards, context_length=self.context.value, machine=self._machine)
         self._quiet = True
         try:
@@ -362,8 +374,10 @@ class ZooBrowser(widgets.VBox):
     def _table_html(self, shown: pd.DataFrame) -> str:
         if shown.empty:
             return "<p class='localml-zoo-empty'>No models match.</p>"
-        head = "".join(f"<th>{html.escape(h)}</th>" for h, _, _ in _TABLE) + "<th>local</th>"
-        columns = [[_cell(v, fmt) for v in shown[col].tolist()] for _, col, fmt in _TABLE]
+        gpu = bool(self._frame["gpu_fit"].notna().any())
+        table = [spec for spec in _TABLE if gpu or spec[1] != "gpu_fit"]
+        head = "".join(f"<th>{html.escape(h)}</th>" for h, _, _ in table) + "<th>local</th>"
+        columns = [[_cell(v, fmt) for v in shown[col].tolist()] for _, col, fmt in table]
         columns.append(["✓" if local else "" for local in shown["local"].tolist()])
         body = [
             "<tr>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>"
@@ -426,8 +440,15 @@ class ZooBrowser(widgets.VBox):
             for k, v in facts
             if v
         )
-        colour = _FIT_COLOURS.get(fit, "#555")
-        rows += f"<tr><th style='text-align:left'>fit</th><td style='color:{colour}'><b>{e(fit)}</b></td></tr>"
+        fits = [("fit in RAM", fit)]
+        if not pd.isna(row["gpu_fit"]):
+            fits.append(("fit on GPU", str(row["gpu_fit"])))
+        for name, value in fits:
+            colour = _FIT_COLOURS.get(value, "#555")
+            rows += (
+                f"<tr><th style='text-align:left'>{e(name)}</th>"
+                f"<td style='color:{colour}'><b>{e(value)}</b></td></tr>"
+            )
         link = ""
         if card.source in _HUB_SOURCES:
             url = "https://huggingface.co/" + quote(card.id, safe="/")

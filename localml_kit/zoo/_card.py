@@ -95,13 +95,41 @@ class ModelCard:
         return estimate_memory(self, context_length)
 
     def fit(
-        self, context_length: int = 4096, machine: hardware.HardwareReport | None = None
+        self,
+        context_length: int = 4096,
+        machine: hardware.HardwareReport | None = None,
+        *,
+        on_gpu: bool = False,
     ) -> str:
-        """Whether it fits this machine's free RAM: "fits", "tight", "does not fit" or "unknown"."""
+        """Whether it fits this machine: "fits", "tight", "does not fit" or "unknown".
+
+        Against the free RAM, or with ``on_gpu`` the largest GPU's free memory
+        ("does not fit" without a GPU; ``gpu_fit`` says None there instead).
+
+        Example:
+            >>> ModelCard(id="m", source="local", size_bytes=10**15).fit()
+            'does not fit'
+        """
         needed = self.memory_bytes(context_length)
         if needed is None:
             return "unknown"
-        return hardware.fits(needed, machine)
+        return hardware.fits(needed, machine, on_gpu=on_gpu)
+
+    def gpu_fit(
+        self, context_length: int = 4096, machine: hardware.HardwareReport | None = None
+    ) -> str | None:
+        """Whether it fits the largest GPU's free memory; None on a machine without a GPU.
+
+        Example:
+            >>> import dataclasses
+            >>> no_gpu = dataclasses.replace(hardware.report(), gpus=())
+            >>> ModelCard(id="m", source="local", size_bytes=10**6).gpu_fit(machine=no_gpu) is None
+            True
+        """
+        machine = hardware.report() if machine is None else machine
+        if not machine.gpus:
+            return None
+        return self.fit(context_length, machine, on_gpu=True)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (paths as strings)."""
@@ -126,6 +154,9 @@ class ModelCard:
             ("local path", str(self.local_path) if self.local_path else None),
             ("memory to run", _human(self.memory_bytes())),
         ]
+        machine = hardware.report()
+        rows.append(("fit in RAM", self.fit(machine=machine)))
+        rows.append(("fit on GPU", self.gpu_fit(machine=machine)))
         body = "".join(
             f"<tr><th style='text-align:left'>{e(k)}</th><td>{e(str(v))}</td></tr>"
             for k, v in rows

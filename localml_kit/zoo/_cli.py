@@ -71,21 +71,25 @@ def run(args: argparse.Namespace) -> int:
     frame = result.frame()
     if args.json:
         cards = []
-        for card, memory, fit in zip(
-            result.cards, frame["memory_bytes"], frame["fit"], strict=True
+        for card, memory, fit, gpu_fit in zip(
+            result.cards, frame["memory_bytes"], frame["fit"], frame["gpu_fit"], strict=True
         ):
             data = card.to_dict()
             data["memory_bytes"] = _int(memory)
             data["fit"] = fit
+            data["gpu_fit"] = None if pd.isna(gpu_fit) else gpu_fit
             cards.append(data)
         payload = {"cards": cards, "notes": result.notes, "offline": result.offline}
         print(json.dumps(payload, indent=2, default=str))
         return 0
     if result.cards:
-        table = frame[["id", "source", "format", "size_bytes", "parameters", "quantization", "fit"]]
-        table = table.rename(
+        columns = ["id", "source", "format", "size_bytes", "parameters", "quantization", "fit"]
+        if frame["gpu_fit"].notna().any():  # a GPU: its fit too
+            columns.append("gpu_fit")
+        table = frame[columns].rename(
             columns={"size_bytes": "size", "parameters": "params", "quantization": "quant"}
-        ).astype(object)
+        )
+        table = table.astype(object)
         table["size"] = [_human(_int(v)) or "-" for v in table["size"]]
         table["params"] = [_params(_int(v)) or "-" for v in table["params"]]
         print(table.to_string(index=False, na_rep="-"))

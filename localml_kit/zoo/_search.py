@@ -10,13 +10,13 @@ from typing import Any
 
 import pandas as pd
 
-from localml_kit import errors
+from localml_kit import errors, hardware
 from localml_kit.zoo import _hub
 from localml_kit.zoo._card import ModelCard, _human
 from localml_kit.zoo._local import CacheSource, LocalSource, SamplesSource
 from localml_kit.zoo._source import Source, check_sort, sort_cards
 from localml_kit.zoo._stores import LMStudioSource, OllamaSource
-from localml_kit.zoo._table import cards_frame
+from localml_kit.zoo._table import HELPER_COLUMNS, cards_frame
 
 SOURCES: tuple[str, ...] = ("hub", "onnx-zoo", "cache", "ollama", "lmstudio", "local", "samples")
 
@@ -73,9 +73,15 @@ class SearchResult:
     def __len__(self) -> int:
         return len(self.cards)
 
-    def frame(self, context_length: int = 4096) -> pd.DataFrame:
-        """One row per card with its memory estimate and fit on this machine (``cards_frame``)."""
-        return cards_frame(self.cards, context_length=context_length)
+    def frame(
+        self, context_length: int = 4096, machine: hardware.HardwareReport | None = None
+    ) -> pd.DataFrame:
+        """One row per card with its memory estimate and fit on this machine (RAM and GPU).
+
+        The columns of ``cards_frame`` without its two search helpers (``_text``, ``_id_rank``).
+        """
+        frame = cards_frame(self.cards, context_length=context_length, machine=machine)
+        return frame.drop(columns=list(HELPER_COLUMNS))
 
     def _repr_html_(self) -> str:
         e = html.escape
@@ -83,8 +89,9 @@ class SearchResult:
         if not self.cards:
             return f"{notes}<p>No models found.</p>"
         frame = self.frame()
+        gpu = bool(frame["gpu_fit"].notna().any())
         head = ["model", "source", "task", "format", "size", "parameters", "quant", "licence"]
-        head += ["downloads", "memory", "fit"]
+        head += ["downloads", "memory", "fit in RAM"] + (["fit on GPU"] if gpu else [])
         rows = []
         for row in frame.itertuples(index=False):
             cells = [
@@ -100,6 +107,8 @@ class SearchResult:
                 _human(_int(row.memory_bytes)),
                 row.fit,
             ]
+            if gpu:
+                cells.append(row.gpu_fit if isinstance(row.gpu_fit, str) else None)
             rows.append(
                 "<tr>"
                 + "".join(f"<td>{e(str(c)) if c is not None else ''}</td>" for c in cells)
@@ -137,6 +146,8 @@ def search(
         ['smollm2-135m-instruct']
     """
     check_sort(sort)
+    if limit < 1:
+        raise errors.ConfigError(f"limit must be 1 or more (got {limit}): it caps each source.")
     chosen = [source(name) for name in dict.fromkeys(SOURCES if sources is None else sources)]
     notes: list[str] = []
     remote = [s for s in chosen if s.remote]

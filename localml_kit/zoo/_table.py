@@ -19,10 +19,10 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from localml_kit import hardware
+from localml_kit import errors, hardware
 from localml_kit.zoo._card import ModelCard
 
-__all__ = ["COLUMNS", "SORT_COLUMNS", "cards_frame", "filter_cards"]
+__all__ = ["COLUMNS", "HELPER_COLUMNS", "SORT_COLUMNS", "cards_frame", "filter_cards"]
 
 COLUMNS = (
     "id",
@@ -38,6 +38,7 @@ COLUMNS = (
     "likes",
     "memory_bytes",
     "fit",
+    "gpu_fit",
     "local",
     "card",
     "_text",
@@ -57,6 +58,7 @@ SORT_COLUMNS = (
     "format",
     "license",
     "fit",
+    "gpu_fit",
 )
 _FIT_ORDER = {"fits": 0, "tight": 1, "does not fit": 2, "unknown": 3}
 _NUMERIC = ("size_bytes", "parameters", "downloads", "likes", "memory_bytes")
@@ -64,10 +66,13 @@ _NUMERIC = ("size_bytes", "parameters", "downloads", "likes", "memory_bytes")
 _HAYSTACK = "_text"
 # Helper column: each row's place in case-insensitive id order, so sorting by id is numeric.
 _ID_RANK = "_id_rank"
+# The helper columns, for views that show the frame (``SearchResult.frame()`` drops them).
+HELPER_COLUMNS = (_HAYSTACK, _ID_RANK)
+_FITTING = ("fits", "tight")
 
 
-def _fit(needed: int | None, machine: hardware.HardwareReport) -> str:
-    return "unknown" if needed is None else hardware.fits(needed, machine)
+def _fit(needed: int | None, machine: hardware.HardwareReport, on_gpu: bool = False) -> str:
+    return "unknown" if needed is None else hardware.fits(needed, machine, on_gpu=on_gpu)
 
 
 def cards_frame(
@@ -78,11 +83,13 @@ def cards_frame(
 ) -> pd.DataFrame:
     """One row per card: its facts, estimated memory, fit on ``machine`` and the card itself.
 
-    Columns: ``COLUMNS``. Numbers are nullable ``Int64``, ``fit`` is an ordered
-    categorical and ``card`` holds the ModelCard. Two helper columns make
-    ``filter_cards`` fast: ``_text`` (id, title and tags, lower-cased) and
-    ``_id_rank`` (the row's place in case-insensitive id order). The machine is
-    read once (``hardware.report()``) when not given.
+    Columns: ``COLUMNS``. Numbers are nullable ``Int64``; ``fit`` (against the
+    free RAM) and ``gpu_fit`` (against the largest GPU's free memory; missing on
+    a machine without a GPU) are ordered categoricals; ``card`` holds the
+    ModelCard. Two helper columns make ``filter_cards`` fast: ``_text`` (id,
+    title and tags, lower-cased) and ``_id_rank`` (the row's place in
+    case-insensitive id order). The machine is read once (``hardware.report()``)
+    when not given.
 
     Example:
         >>> from localml_kit.zoo._card import ModelCard
@@ -108,6 +115,9 @@ def cards_frame(
         "likes": [c.likes for c in cards],
         "memory_bytes": memory,
         "fit": [_fit(m, machine) for m in memory] if machine is not None else [],
+        "gpu_fit": [_fit(m, machine, on_gpu=True) if machine.gpus else None for m in memory]
+        if machine is not None
+        else [],
         "local": [c.local_path is not None for c in cards],
         "card": cards,
         _HAYSTACK: [_text_of(c) for c in cards],
@@ -117,7 +127,8 @@ def cards_frame(
     for column in _NUMERIC:
         frame[column] = pd.array(frame[column].tolist(), dtype="Int64")
     frame["local"] = frame["local"].astype(bool)
-    frame["fit"] = pd.Categorical(frame["fit"], categories=list(_FIT_ORDER), ordered=True)
+    for column in ("fit", "gpu_fit"):
+        frame[column] = pd.Categorical(frame[column], categories=list(_FIT_ORDER), ordered=True)
     return frame
 
 
@@ -172,7 +183,7 @@ def filter_cards(
     ``text`` matches id, title and tags, case-insensitive, every word anywhere.
     ``sources``/``task``/``format`` take one value or several. ``max_size`` is
     in bytes and drops cards whose size is unknown. ``fits_only`` keeps
-    "fits" and "tight". Missing values sort last either way.
+    "fits" and "tight", in RAM or on the GPU. Missing values sort last either way.
 
     Example:
         >>> from localml_kit.zoo._card import ModelCard
@@ -195,7 +206,10 @@ def filter_cards(
     if max_size is not None:
         mask &= frame["size_bytes"].le(max_size).fillna(False).to_numpy(dtype=bool)
     if fits_only:
-        mask &= frame["fit"].isin(("fits", "tight")).to_numpy()
+        fitting = frame["fit"].isin(_FITTING).to_numpy(dtype=bool)
+        if "gpu_fit" in frame.columns:
+            fitting = fitting | frame["gpu_fit"].isin(_FITTING).to_numpy(dtype=bool)
+        mask &= fitting
     words = (text or "").lower().split()
     if words and len(frame):
         haystack = _haystack(frame)
@@ -215,9 +229,9 @@ def filter_cards(
 def _order(frame: pd.DataFrame, rows: np.ndarray, sort: str, descending: bool) -> np.ndarray:
     """Positions that sort ``frame``'s ``rows`` on ``sort``, missing values last."""
     if sort not in frame.columns or sort in ("card", _HAYSTACK, _ID_RANK):
-        raise ValueError(f"cannot sort on {sort!r}: pick one of {', '.join(SORT_COLUMNS)}.")
-    if sort == "fit":
-        fit = frame["fit"]
+        raise errors.ConfigError(f"cannot sort on {sort!r}: pick one of {', '.join(SORT_COLUMNS)}.")
+    if sort in ("fit", "gpu_fit"):
+        fit = frame[sort]
         codes = fit.cat.codes if isinstance(fit.dtype, pd.CategoricalDtype) else fit.map(_FIT_ORDER)
         key = codes.to_numpy(dtype=float, na_value=np.nan)[rows]
         key[key < 0] = np.nan
