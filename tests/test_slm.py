@@ -139,20 +139,26 @@ def test_build_refuses_what_it_cannot_build(tmp_path: Path) -> None:
 def test_build_from_gguf_end_to_end(
     real_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The GGUF -> HF fp32 -> ONNX int4 path, into a fresh home; the result chats like the sample."""
+    """GGUF -> HF fp32 -> ONNX fp32 -> GGUF blocks carried in (the default for GGUF), and int4."""
     gguf_file = samples.path("smollm2-135m-instruct", "gguf")
+    sample_gguf = samples.path("smollm2-135m-instruct", "onnx-gguf")
     sample_int4 = samples.path("smollm2-135m-instruct", "onnx-int4")
     monkeypatch.setenv("LOCALML_HOME", str(tmp_path / "home"))
-    built = slm.build(gguf_file, "int4", progress=False)
-    assert (built / "genai_config.json").is_file() and built.name == "onnx-int4"
+    built = slm.build(gguf_file, progress=False)
+    assert (built / "genai_config.json").is_file() and built.name == "onnx-gguf"
+    assert (built.parent / "onnx-fp32" / "genai_config.json").is_file()  # the reference, kept
     assert str(built).startswith(str(tmp_path / "home"))
     stamp = (built / "model.onnx").stat().st_mtime_ns
-    assert slm.build(gguf_file, "int4", progress=False) == built  # cached
+    assert slm.build(gguf_file, "gguf", progress=False) == built  # cached
     assert (built / "model.onnx").stat().st_mtime_ns == stamp
     prompt = "What is the capital of France?"
     ours = slm.Chat(built, threads=2).send(prompt, max_new_tokens=16).text
-    theirs = slm.Chat(sample_int4, threads=2).send(prompt, max_new_tokens=16).text
+    theirs = slm.Chat(sample_gguf, threads=2).send(prompt, max_new_tokens=16).text
     assert ours == theirs
+    int4 = slm.build(gguf_file, "int4", progress=False)  # reuses the HF fp32 folder
+    assert int4.name == "onnx-int4"
+    ours = slm.Chat(int4, threads=2).send(prompt, max_new_tokens=16).text
+    assert ours == slm.Chat(sample_int4, threads=2).send(prompt, max_new_tokens=16).text
 
 
 def test_fidelity_against_the_fp32_build(real_home: Path) -> None:

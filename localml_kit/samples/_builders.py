@@ -43,6 +43,13 @@ def smollm2_onnx_int4(folder: Path) -> None:
     _genai_build(folder, "int4")
 
 
+def smollm2_onnx_gguf(folder: Path) -> None:
+    """The fp32 build with the GGUF's own Q4_1 / Q8_0 blocks carried in (no re-quantizing)."""
+    from localml_kit.slm._carry import carry
+
+    carry(folder / "gguf" / SMOLLM2_GGUF, folder / "onnx-fp32", folder / "onnx-gguf")
+
+
 def minilm_export(folder: Path) -> None:
     """Sentence-transformers MiniLM -> ONNX with mean pooling and L2 normalisation inside.
 
@@ -201,6 +208,7 @@ def digits_forest(folder: Path) -> None:
 
 STEPS: dict[str, Callable[[Path], None]] = {
     "smollm2_gguf_to_hf": smollm2_gguf_to_hf,
+    "smollm2_onnx_gguf": smollm2_onnx_gguf,
     "smollm2_onnx_fp32": smollm2_onnx_fp32,
     "smollm2_onnx_int8": smollm2_onnx_int8,
     "smollm2_onnx_int4": smollm2_onnx_int4,

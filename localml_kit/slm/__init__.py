@@ -42,12 +42,15 @@ __all__ = [
     "Reply",
     "bench",
     "build",
+    "default_precision",
     "fidelity",
     "resolve_model",
     "teacher_forced_logits",
 ]
 
-PRECISIONS = ("int4", "int8", "fp32")
+# "gguf": the GGUF's own quantized blocks, carried into the ONNX model unchanged (GGUF
+# sources only); "int4" / "int8" / "fp32": ONNX Runtime GenAI's builder from fp32 weights.
+PRECISIONS = ("gguf", "int4", "int8", "fp32")
 # GGUF architectures that transformers can read and the ONNX Runtime GenAI builder can build.
 GGUF_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3", "nemotron")
 # Hugging Face architectures the ONNX Runtime GenAI builder supports (decoder-only text models).
@@ -114,7 +117,7 @@ def _hf_architecture(folder: Path) -> str:
 
 def build(
     source: str | os.PathLike[str],
-    precision: str = "int4",
+    precision: str | None = None,
     *,
     progress: bool = True,
     force: bool = False,
@@ -123,13 +126,21 @@ def build(
 
     ``source`` is a GGUF file, a Hugging Face folder (config.json and weights),
     an ONNX Runtime GenAI folder (returned as is) or a sample name. GGUF goes
-    GGUF -> Hugging Face fp32 -> ONNX (the path DESIGN.md measured), offline,
-    each step in a child process; the result is cached under the kit home.
+    GGUF -> Hugging Face fp32 -> ONNX, offline, each step in a child process;
+    the result is cached under the kit home.
+
+    Precisions: ``"gguf"`` keeps a GGUF's own quantized blocks (Q4_0, Q4_1,
+    Q5_0, Q5_1, Q8_0) as ONNX Runtime block-quantized weights, without
+    re-quantizing, so the model computes with exactly the GGUF's weights;
+    ``"int4"``, ``"int8"`` and ``"fp32"`` are the GenAI builder's from fp32
+    weights (int4 re-quantizes a GGUF's blocks a second time). The default is
+    ``"gguf"`` for GGUF sources and ``"int4"`` otherwise.
 
     Example:
         >>> build("smollm2-135m-instruct", "int8").name  # doctest: +SKIP
         'onnx-int8'
     """
+    precision = precision or default_precision(source)
     _check_precision(precision)
     text = os.fspath(source)
     name = text.partition(":")[0]
@@ -163,6 +174,11 @@ def build(
                 f"supported GGUF architectures: {', '.join(GGUF_ARCHITECTURES)}."
             )
     else:
+        if precision == "gguf":
+            raise errors.ModelFormatError(
+                f"precision 'gguf' carries a GGUF file's quantized blocks, and {path.name} is a "
+                "Hugging Face folder; give the .gguf file, or choose int4, int8 or fp32."
+            )
         arch = _hf_architecture(path)
         if arch not in HF_ARCHITECTURES:
             raise errors.ModelFormatError(
@@ -179,7 +195,7 @@ def build(
         if (out / "genai_config.json").is_file():
             return out
         log = root / "build.log"
-        steps = 2 if path.is_file() else 1
+        steps = (2 if path.is_file() else 1) + (precision == "gguf")
         with tqdm(total=steps, desc=f"build {path.name} {precision}", disable=not progress) as bar:
             hf = path
             if path.is_file():
@@ -191,20 +207,44 @@ def build(
                     _run_step(["gguf-to-hf", str(path), str(staging)], "GGUF -> HF", log)
                     staging.rename(hf)
                 bar.update(1)
-            bar.set_postfix_str(f"Hugging Face -> ONNX {precision}")
-            staging = root / f".staging-{precision}"
-            shutil.rmtree(staging, ignore_errors=True)
-            _run_step(["hf-to-genai", str(hf), str(staging), precision], "HF -> ONNX", log)
-            staging.rename(out)
+            built = precision if precision != "gguf" else "fp32"
+            target = root / f"onnx-{built}"
+            if not (target / "genai_config.json").is_file():
+                bar.set_postfix_str(f"Hugging Face -> ONNX {built}")
+                staging = root / f".staging-{built}"
+                shutil.rmtree(staging, ignore_errors=True)
+                _run_step(["hf-to-genai", str(hf), str(staging), built], "HF -> ONNX", log)
+                shutil.rmtree(target, ignore_errors=True)
+                staging.rename(target)
             bar.update(1)
+            if precision == "gguf":
+                bar.set_postfix_str("GGUF blocks -> ONNX")
+                staging = root / ".staging-gguf"
+                shutil.rmtree(staging, ignore_errors=True)
+                _run_step(
+                    ["carry-blocks", str(path), str(target), str(staging)], "GGUF blocks", log
+                )
+                staging.rename(out)
+                bar.update(1)
     return out
+
+
+def default_precision(source: str | os.PathLike[str]) -> str:
+    """The precision ``build`` uses when none is given: "gguf" for a .gguf file, else "int4".
+
+    Example:
+        >>> default_precision("model.Q4_K_M.gguf")
+        'gguf'
+    """
+    return "gguf" if os.fspath(source).lower().endswith(".gguf") else "int4"
 
 
 def resolve_model(model: str | os.PathLike[str]) -> Path:
     """The ONNX Runtime GenAI folder for ``model``: a folder, a sample name[:variant] or a source.
 
     A sample name alone means its default (int4) build; ``name:onnx-int8`` picks
-    another. GGUF files and Hugging Face folders are built at int4 (cached).
+    another. GGUF files are built with their own blocks ("gguf") and Hugging Face
+    folders at int4 (cached).
 
     Example:
         >>> resolve_model("smollm2-135m-instruct:onnx-fp32").name  # doctest: +SKIP
@@ -215,11 +255,11 @@ def resolve_model(model: str | os.PathLike[str]) -> Path:
     if not Path(text).exists() and name in samples.names() and variant:
         if not variant.startswith("onnx-"):
             raise errors.ModelFormatError(
-                f"{text!r}: chat needs an ONNX Runtime GenAI build (onnx-int4, onnx-int8 or "
-                "onnx-fp32), not the {variant!r} variant."
+                f"{text!r}: chat needs an ONNX Runtime GenAI build (onnx-gguf, onnx-int4, "
+                f"onnx-int8 or onnx-fp32), not the {variant!r} variant."
             )
         return build(name, variant.removeprefix("onnx-"), progress=False)
-    return build(text, "int4", progress=False)
+    return build(text, progress=False)
 
 
 @dataclass
@@ -592,7 +632,15 @@ def _greedy_ids(chat: Chat, prompt: str, max_new_tokens: int) -> list[int]:
 BENCH_PROMPT = "Explain in a few paragraphs how a small language model can run on a laptop."
 
 
-def _bench_child(engine: str, model: Path, ids: list[int], max_new: int, threads: int) -> dict:
+def _bench_child(
+    engine: str,
+    model: Path,
+    ids: list[int],
+    max_new: int,
+    threads: int,
+    spinning: bool = True,
+    out: Path | None = None,
+) -> dict:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="localml-slm-") as tmp:
@@ -606,8 +654,9 @@ def _bench_child(engine: str, model: Path, ids: list[int], max_new: int, threads
                 engine,
                 str(model),
                 str(prompt),
-                str(max_new),
+                str(out) if out is not None else str(max_new),
                 str(threads),
+                *([] if spinning else ["nospin"]),
             ],
             capture_output=True,
             text=True,
@@ -619,6 +668,34 @@ def _bench_child(engine: str, model: Path, ids: list[int], max_new: int, threads
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def _llama_cpp_logits(gguf: Path, seq: list[int], threads: int) -> Any:
+    """llama.cpp's teacher-forced logits over ``seq``, computed in a child process."""
+    import tempfile
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory(prefix="localml-slm-") as tmp:
+        out = Path(tmp) / "logits.npy"
+        figures = _bench_child("llama-cpp-logits", gguf, seq, 0, threads, out=out)
+        if "error" in figures:
+            raise errors.ProfileRunError(
+                f"llama.cpp could not score the sequence: {figures['error']}"
+            )
+        return np.load(out)
+
+
+def _median_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each timing over repeated runs; the largest peak RSS."""
+    import statistics
+
+    keys = ("decode_tokens_per_s", "time_to_first_token_s", "load_s")
+    out: dict[str, Any] = {k: statistics.median(r[k] for r in runs) for k in keys}
+    out["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    out["prompt_tokens"] = runs[0]["prompt_tokens"]
+    out["new_tokens"] = runs[0]["new_tokens"]
+    return out
+
+
 def bench(
     model: str = "smollm2-135m-instruct",
     precisions: tuple[str, ...] = PRECISIONS,
@@ -627,15 +704,21 @@ def bench(
     max_new_tokens: int = 128,
     threads: int = 2,
     llama_cpp: bool = True,
+    repeats: int = 1,
+    spinning: bool = True,
     progress: bool = True,
 ) -> Any:
-    """Decode tokens/s, time to first token, peak RSS and fidelity per precision (one run each).
+    """Decode tokens/s, time to first token, peak RSS and fidelity per precision.
 
     Each engine generates ``max_new_tokens`` greedy tokens for the same prompt in a
-    fresh process. Fidelity is teacher-forced top-1 agreement and mean KL against
-    the fp32 build over the fp32 build's own continuation. llama.cpp runs on the
-    sample's GGUF when ``llama-cpp-python`` is installed (the kit installs nothing).
-    Returns a DataFrame, one row per engine.
+    fresh process, ``repeats`` times in turn (engines interleaved, so a busy
+    moment of the machine does not favour one); the row holds the medians and
+    the largest peak RSS. ONNX Runtime's threads spin while waiting for work,
+    as llama.cpp's do (``spinning=False`` lets them sleep, as ``Chat`` does).
+    Fidelity is teacher-forced top-1 agreement and mean KL against the fp32
+    build over the fp32 build's own continuation. llama.cpp runs on the
+    sample's GGUF when ``llama-cpp-python`` is installed (the kit installs
+    nothing). Returns a DataFrame, one row per engine.
 
     Example:
         >>> bench(precisions=("int4",), max_new_tokens=32)  # doctest: +SKIP
@@ -665,18 +748,28 @@ def bench(
     has_llama = importlib.util.find_spec("llama_cpp") is not None
     if llama_cpp and name in samples.names() and "gguf" in samples.get(name).variants:
         engines.append(("llama.cpp", "gguf", samples.path(name, "gguf")))
-    for engine, precision, path in tqdm(engines, desc="engines", disable=not progress):
+    runs: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(engines))}
+    for _ in tqdm(range(repeats), desc="rounds", disable=not progress or repeats == 1):
+        for i, (engine, _precision, path) in enumerate(engines):
+            if engine == "llama.cpp" and not has_llama:
+                continue
+            kind = "genai" if engine != "llama.cpp" else "llama-cpp"
+            runs[i].append(_bench_child(kind, path, ids, max_new_tokens, threads, spinning))
+    for i, (engine, precision, path) in enumerate(engines):
         row: dict[str, Any] = {"engine": engine, "precision": precision}
         if engine == "llama.cpp" and not has_llama:
             row["error"] = "llama-cpp-python is not installed (pip install llama-cpp-python)"
             rows.append(row)
             continue
-        figures = _bench_child(
-            "genai" if engine != "llama.cpp" else "llama-cpp", path, ids, max_new_tokens, threads
-        )
-        tokens = figures.pop("tokens", None)
-        row.update(figures)
-        if engine != "llama.cpp" and "error" not in row:
+        failed = [r["error"] for r in runs[i] if "error" in r]
+        if failed:
+            row["error"] = failed[0]
+            rows.append(row)
+            continue
+        row.update(_median_figures(runs[i]))
+        row["runs"] = len(runs[i])
+        tokens = runs[i][0]["tokens"]
+        if engine != "llama.cpp":
             if ref_seq is None:
                 fp32 = (
                     tokens
@@ -692,6 +785,11 @@ def bench(
             stats = token_agreement(ref_logits, logits)
             row.update(agreement=stats.agreement, mean_kl=stats.mean_kl)
         rows.append(row)
+    llama_rows = [r for r in rows if r["engine"] == "llama.cpp" and "error" not in r]
+    if llama_rows and ref_seq is not None:
+        logits = _llama_cpp_logits(samples.path(name, "gguf"), ref_seq, threads)
+        stats = token_agreement(ref_logits, logits[len(ids) - 1 : -1])
+        llama_rows[0].update(agreement=stats.agreement, mean_kl=stats.mean_kl)
     columns = [
         "engine",
         "precision",
@@ -703,6 +801,7 @@ def bench(
         "mean_kl",
         "prompt_tokens",
         "new_tokens",
+        "runs",
         "error",
     ]
     frame = pd.DataFrame(rows)

@@ -1,7 +1,8 @@
 """One engine's generation figures, measured in a fresh process (so peak RSS is its own).
 
-``python -m localml_kit.slm._bench genai FOLDER PROMPT_JSON MAX_NEW THREADS``
+``python -m localml_kit.slm._bench genai FOLDER PROMPT_JSON MAX_NEW THREADS [nospin]``
 ``python -m localml_kit.slm._bench llama-cpp GGUF PROMPT_JSON MAX_NEW THREADS``
+``python -m localml_kit.slm._bench llama-cpp-logits GGUF SEQUENCE_JSON OUT_NPY THREADS``
 
 PROMPT_JSON holds the prompt's token ids. Prints one JSON line: load_s,
 prompt_tokens, new_tokens, time_to_first_token_s, decode_tokens_per_s,
@@ -37,13 +38,17 @@ class _Peak:
         return max(self.peak, self.proc.memory_info().rss) / 1e6
 
 
-def genai(folder: str, ids: list[int], max_new: int, threads: int) -> dict:
+def genai(folder: str, ids: list[int], max_new: int, threads: int, spinning: bool = True) -> dict:
     import onnxruntime_genai as og
 
     peak = _Peak()
     start = time.perf_counter()
     cfg = og.Config(folder)
-    options = {"intra_op_num_threads": threads, "session.intra_op.allow_spinning": "0"}
+    # Spinning threads wait for work without sleeping, as llama.cpp's do by default.
+    options = {
+        "intra_op_num_threads": threads,
+        "session.intra_op.allow_spinning": "1" if spinning else "0",
+    }
     cfg.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
     model = og.Model(cfg)
     load = time.perf_counter() - start
@@ -83,6 +88,17 @@ def llama_cpp(gguf: str, ids: list[int], max_new: int, threads: int) -> dict:
     return _figures(load, ids, out, first, total, peak.stop())
 
 
+def llama_cpp_logits(gguf: str, ids: list[int], out: str, threads: int) -> dict:
+    """llama.cpp's next-token logits at every position of ``ids`` (teacher-forced), to .npy."""
+    import numpy as np
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=gguf, n_ctx=2048, n_threads=threads, logits_all=True, verbose=False)
+    llm.eval(ids)
+    np.save(out, np.asarray(llm.scores[: len(ids)], dtype=np.float32))
+    return {"positions": len(ids)}
+
+
 def _figures(
     load: float, ids: list[int], out: list[int], first: float, total: float, rss: float
 ) -> dict:
@@ -100,10 +116,15 @@ def _figures(
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    engine, model, prompt_file, max_new, threads = args
+    engine, model, prompt_file, max_new, threads = args[:5]
     ids = json.loads(Path(prompt_file).read_text())
-    run = genai if engine == "genai" else llama_cpp
-    print(json.dumps(run(model, ids, int(max_new), int(threads))))
+    if engine == "genai":
+        figures = genai(model, ids, int(max_new), int(threads), spinning=args[5:] != ["nospin"])
+    elif engine == "llama-cpp-logits":
+        figures = llama_cpp_logits(model, ids, max_new, int(threads))
+    else:
+        figures = llama_cpp(model, ids, int(max_new), int(threads))
+    print(json.dumps(figures))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 ``python -m localml_kit.slm._build gguf-to-hf GGUF_FILE OUT_FOLDER``
 ``python -m localml_kit.slm._build hf-to-genai HF_FOLDER OUT_FOLDER PRECISION``
+``python -m localml_kit.slm._build carry-blocks GGUF_FILE FP32_GENAI_FOLDER OUT_FOLDER``
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ def hf_to_genai(hf_folder: Path, out: Path, precision: str) -> None:
         raise RuntimeError(f"the ONNX Runtime GenAI builder wrote no genai_config.json in {out}")
 
 
+def carry_blocks(gguf_file: Path, fp32_folder: Path, out: Path) -> None:
+    """The fp32 GenAI model with the GGUF's quantized blocks carried in (see ``_carry``)."""
+    import json
+
+    from localml_kit.slm._carry import carry
+
+    print(json.dumps(carry(gguf_file, fp32_folder, out).to_dict()))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) == 3 and args[0] == "gguf-to-hf":
@@ -65,7 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) == 4 and args[0] == "hf-to-genai":
         hf_to_genai(Path(args[1]), Path(args[2]), args[3])
         return 0
-    print("usage: python -m localml_kit.slm._build gguf-to-hf GGUF OUT | hf-to-genai HF OUT PREC")
+    if len(args) == 4 and args[0] == "carry-blocks":
+        carry_blocks(Path(args[1]), Path(args[2]), Path(args[3]))
+        return 0
+    print(
+        "usage: python -m localml_kit.slm._build gguf-to-hf GGUF OUT | hf-to-genai HF OUT PREC"
+        " | carry-blocks GGUF FP32 OUT"
+    )
     return 2
 
 

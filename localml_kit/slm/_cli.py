@@ -36,7 +36,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--max-tokens", type=int, default=128)
     bench.add_argument("--threads", type=int, default=2)
     bench.add_argument(
-        "--precisions", default="int4,int8,fp32", help="comma-separated: int4,int8,fp32"
+        "--precisions",
+        default="gguf,int4,int8,fp32",
+        help="comma-separated: gguf (the GGUF's own blocks),int4,int8,fp32",
+    )
+    bench.add_argument("--repeats", type=int, default=1, help="runs per engine (medians)")
+    bench.add_argument(
+        "--no-spinning", action="store_true", help="let ONNX Runtime's threads sleep between ops"
     )
     bench.add_argument("--no-llama-cpp", action="store_true", help="skip llama.cpp")
     bench.add_argument(
@@ -54,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_tokens,
             threads=args.threads,
             llama_cpp=not args.no_llama_cpp,
+            repeats=args.repeats,
+            spinning=not args.no_spinning,
         )
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         if args.json_out:
