@@ -65,7 +65,7 @@ _EMBEDDING_ARCHS = {
     "t5encoder",
 }
 # config.json keys the memory estimate and the cards use.
-_CONFIG_KEYS = (
+CONFIG_KEYS = (
     "model_type",
     "architectures",
     "num_hidden_layers",
@@ -274,7 +274,7 @@ def config_facts(folder: Path) -> dict[str, Any]:
     if hf:
         if "num_hidden_layers" not in hf and isinstance(hf.get("text_config"), dict):
             hf = {**hf["text_config"], "model_type": hf.get("model_type")}
-        return {k: hf[k] for k in _CONFIG_KEYS if hf.get(k) is not None}
+        return {k: hf[k] for k in CONFIG_KEYS if hf.get(k) is not None}
     genai = _read_json(folder / "genai_config.json")
     model = genai.get("model") if isinstance(genai.get("model"), dict) else None
     if not model:

@@ -34,16 +34,6 @@ _LIST_FIELDS = (
     "sha",
 )
 _HUB_SORT = {"downloads": "downloads", "likes": "likes", "last_modified": "lastModified"}
-_CONFIG_KEYS = (
-    "model_type",
-    "architectures",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "hidden_size",
-    "head_dim",
-    "max_position_embeddings",
-)
 PROBE_TIMEOUT_S = 3.0
 
 
@@ -101,7 +91,7 @@ def card_from_info(info: Any, source: str, wanted_format: str | None = None) -> 
     safetensors = info.safetensors
     parameters = (safetensors.total if safetensors else None) or gguf.get("total")
     hub_config = info.config if isinstance(info.config, dict) else {}
-    card_config: dict[str, Any] = {k: hub_config[k] for k in _CONFIG_KEYS if k in hub_config}
+    card_config: dict[str, Any] = {k: hub_config[k] for k in _facts.CONFIG_KEYS if k in hub_config}
     for key in ("architecture", "context_length"):
         if gguf.get(key) is not None:
             card_config[key] = gguf[key]
