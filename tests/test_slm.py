@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -227,10 +228,19 @@ def test_chat_panel(real_home: Path, chat_int4: slm.Chat) -> None:
 
     panel.greedy.value = False
     assert not panel.temperature.disabled
+    panel.greedy.value = True  # greedy, this prompt runs past 200 tokens: Stop lands mid-reply
     panel.prompt.value = "Count from one to five hundred."
     panel.max_tokens.value = 1024
     panel.send_button.click()
-    threading.Timer(0.3, panel.stop_button.click).start()
+
+    def stop_once_streaming() -> None:
+        for _ in range(6000):
+            if panel.reply.value:
+                break
+            time.sleep(0.01)
+        panel.stop_button.click()
+
+    threading.Thread(target=stop_once_streaming, daemon=True).start()
     stopped = panel.wait(120)
     assert stopped is not None and stopped.finish_reason == "stopped"
 
