@@ -172,7 +172,8 @@ def _providers() -> tuple[str, ...]:
     return tuple(onnxruntime.get_available_providers())
 
 
-def _folder_bytes(folder: Path) -> int:
+def folder_bytes(folder: Path) -> int:
+    """Bytes of every file under ``folder`` (unreadable files skipped)."""
     total = 0
     for root, _dirs, files in os.walk(folder):
         for name in files:
@@ -210,7 +211,7 @@ def report() -> HardwareReport:
         onnxruntime_genai=_version("onnxruntime-genai"),
         providers=_providers(),
         cache_home=str(home),
-        cache_bytes=_folder_bytes(home) if home.is_dir() else 0,
+        cache_bytes=folder_bytes(home) if home.is_dir() else 0,
         samples_ready={name: samples.status(name).ready for name in samples.names()},
     )
 

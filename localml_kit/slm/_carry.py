@@ -15,7 +15,7 @@ dequantized from the same GGUF): the reconstruction must agree to float
 rounding, or the build stops. Tensors of other types (F16, F32, K-quants) keep
 the fp32 model's exact dequantized weights.
 
-``python -m localml_kit.slm._carry GGUF FP32_FOLDER OUT [ACCURACY_LEVEL]``
+``slm.build`` runs it in a child process (``python -m localml_kit.slm._build carry-blocks``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,19 +120,20 @@ class _Graph:
         self.graph = model.graph
         self.inits = {i.name: i for i in self.graph.initializer}
         self.new_inits: list[Any] = []
+        self.names: set[str] = set()
         self.block_sums: dict[str, str] = {}
 
     def add_init(self, array: np.ndarray, name: str) -> str:
+        """Add an initializer once (a later call with the same name reuses the first)."""
         from onnx import numpy_helper
 
-        self.new_inits.append(numpy_helper.from_array(array, name))
+        if name not in self.names:
+            self.names.add(name)
+            self.new_inits.append(numpy_helper.from_array(array, name))
         return name
 
     def const(self, values: list[int]) -> str:
-        name = f"/carry/constants/INT64/{values}"
-        if not any(i.name == name for i in self.new_inits):
-            self.add_init(np.array(values, np.int64), name)
-        return name
+        return self.add_init(np.array(values, np.int64), f"/carry/constants/INT64/{values}")
 
 
 def _matmul_nbits(
@@ -176,7 +176,7 @@ def _matmul_nbits(
         if sums is None:
             # The per-block sums of x, as x @ P with P [K, K/32] the block indicator.
             sums = f"{name}/BlockSum/output_0"
-            if f"/carry/block_indicator/{k}" not in {i.name for i in g.new_inits}:
+            if f"/carry/block_indicator/{k}" not in g.names:
                 indicator = np.kron(
                     np.eye(k // BLOCK, dtype=np.float32), np.ones((BLOCK, 1), np.float32)
                 )
@@ -424,21 +424,3 @@ def _save(model: Any, fp32_folder: Path, out: Path, report: CarryReport) -> None
         size_threshold=1024,
     )
     (out / "carried.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) not in (3, 4, 5):
-        print(
-            "usage: python -m localml_kit.slm._carry GGUF FP32_FOLDER OUT [ACCURACY_LEVEL [plain]]"
-        )
-        return 2
-    level = int(args[3]) if len(args) >= 4 else 4
-    centre = args[4] != "plain" if len(args) == 5 else True
-    report = carry(Path(args[0]), Path(args[1]), Path(args[2]), level, centre)
-    print(json.dumps(report.to_dict()))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -8,6 +8,7 @@ import json
 import pandas as pd
 
 from localml_kit.zoo._card import _human
+from localml_kit.zoo._table import optional_int
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             result.cards, frame["memory_bytes"], frame["fit"], frame["gpu_fit"], strict=True
         ):
             data = card.to_dict()
-            data["memory_bytes"] = _int(memory)
+            data["memory_bytes"] = optional_int(memory)
             data["fit"] = fit
             data["gpu_fit"] = None if pd.isna(gpu_fit) else gpu_fit
             cards.append(data)
@@ -90,18 +91,14 @@ def run(args: argparse.Namespace) -> int:
             columns={"size_bytes": "size", "parameters": "params", "quantization": "quant"}
         )
         table = table.astype(object)
-        table["size"] = [_human(_int(v)) or "-" for v in table["size"]]
-        table["params"] = [_params(_int(v)) or "-" for v in table["params"]]
+        table["size"] = [_human(optional_int(v)) or "-" for v in table["size"]]
+        table["params"] = [_params(optional_int(v)) or "-" for v in table["params"]]
         print(table.to_string(index=False, na_rep="-"))
     else:
         print("no models found")
     for note in result.notes:
         print(f"note: {note}")
     return 0
-
-
-def _int(value: object) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
 
 
 def _params(count: int | None) -> str | None:

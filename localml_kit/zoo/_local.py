@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from localml_kit import config, errors
+from localml_kit import config, errors, hardware
 from localml_kit.zoo import _facts
 from localml_kit.zoo._card import CardFile, ModelCard
 from localml_kit.zoo._source import DiskSource
@@ -267,6 +267,4 @@ class SamplesSource(DiskSource):
 
 
 def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.is_file() else hardware.folder_bytes(path)

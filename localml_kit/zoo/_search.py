@@ -16,7 +16,7 @@ from localml_kit.zoo._card import ModelCard, _human
 from localml_kit.zoo._local import CacheSource, LocalSource, SamplesSource
 from localml_kit.zoo._source import Source, check_sort, sort_cards
 from localml_kit.zoo._stores import LMStudioSource, OllamaSource
-from localml_kit.zoo._table import HELPER_COLUMNS, cards_frame
+from localml_kit.zoo._table import HELPER_COLUMNS, cards_frame, optional_int
 
 SOURCES: tuple[str, ...] = ("hub", "onnx-zoo", "cache", "ollama", "lmstudio", "local", "samples")
 
@@ -99,12 +99,14 @@ class SearchResult:
                 row.source,
                 row.task,
                 row.format,
-                _human(_int(row.size_bytes)),
-                f"{_int(row.parameters):,}" if _int(row.parameters) else None,
+                _human(optional_int(row.size_bytes)),
+                f"{optional_int(row.parameters):,}" if optional_int(row.parameters) else None,
                 row.quantization,
                 row.license,
-                f"{_int(row.downloads):,}" if _int(row.downloads) is not None else None,
-                _human(_int(row.memory_bytes)),
+                f"{optional_int(row.downloads):,}"
+                if optional_int(row.downloads) is not None
+                else None,
+                _human(optional_int(row.memory_bytes)),
                 row.fit,
             ]
             if gpu:
@@ -118,10 +120,6 @@ class SearchResult:
         return (
             f"{notes}<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         )
-
-
-def _int(value: object) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
 
 
 def search(

@@ -71,6 +71,11 @@ HELPER_COLUMNS = (_HAYSTACK, _ID_RANK)
 _FITTING = ("fits", "tight")
 
 
+def optional_int(value: object) -> int | None:
+    """A frame cell as an int, or None for a missing value (None, NaN, NA)."""
+    return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
+
+
 def _fit(needed: int | None, machine: hardware.HardwareReport, on_gpu: bool = False) -> str:
     return "unknown" if needed is None else hardware.fits(needed, machine, on_gpu=on_gpu)
 
