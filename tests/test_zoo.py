@@ -275,6 +275,46 @@ def test_a_hub_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch) -> 
         assert time.perf_counter() - start < 6
 
 
+class _StallsOnFiles(BaseHTTPRequestHandler):
+    """Answers the model's card at once, then never answers a file request."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if not self.path.startswith("/api/models/org/x"):
+            time.sleep(30)
+            return
+        if "/tree/" in self.path:
+            answer: object = [{"type": "file", "path": "model.onnx", "size": 10, "oid": "0" * 40}]
+        else:
+            answer = model_record("org/x", siblings=[{"rfilename": "model.onnx"}])
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_HEAD = do_GET
+
+
+def test_a_hub_that_stalls_mid_fetch_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fetch whose file requests stall (and would retry for minutes) gives up after stall_s."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StallsOnFiles)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        start = time.perf_counter()
+        with pytest.raises(errors.DownloadError, match="stopped answering: nothing arrived"):
+            zoo.source("hub", timeout=0.5, stall_s=2).fetch("org/x", progress=False)
+        assert time.perf_counter() - start < 6
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 class _Unavailable(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -5,16 +5,22 @@ probes the endpoint first so an unreachable Hub answers in seconds, and carries
 a timeout. huggingface_hub's ``list_models`` takes no timeout (its shared
 client has none), so listings call the same ``/api/models`` endpoint through
 huggingface_hub's session with one; cards come from ``HfApi.model_info`` and
-downloads from ``snapshot_download`` into the normal HF cache.
+downloads from ``snapshot_download`` into the normal HF cache. Some of
+``snapshot_download``'s own requests have no timeout, and its file requests
+retry for minutes, so a fetch runs under a watchdog: when no byte arrives in the
+model's cache folder for ``stall_s`` seconds, it stops waiting with a
+``DownloadError``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from localml_kit import _download, config, errors
+from localml_kit import _download, config, errors, hardware
 from localml_kit.zoo import _facts
 from localml_kit.zoo._card import CardFile, ModelCard
 from localml_kit.zoo._source import check_sort
@@ -139,9 +145,12 @@ class HubSource:
     remote = True
     author: str | None = None
 
-    def __init__(self, *, endpoint: str | None = None, timeout: float = 15.0) -> None:
+    def __init__(
+        self, *, endpoint: str | None = None, timeout: float = 15.0, stall_s: float = 60.0
+    ) -> None:
         self._endpoint = endpoint
         self.timeout = timeout
+        self.stall_s = stall_s
 
     @property
     def endpoint(self) -> str:
@@ -257,7 +266,10 @@ class HubSource:
         if not progress:
             options["tqdm_class"] = _silent_tqdm()
         try:
-            folder = Path(snapshot_download(id, **options))
+            repo = config.hf_hub_cache() / f"models--{id.replace('/', '--')}"
+            folder = Path(_watched(lambda: snapshot_download(id, **options), repo, self.stall_s))
+        except errors.LocalMLError:
+            raise
         except LocalEntryNotFoundError as exc:
             if problem is not None and config.is_offline():
                 raise errors.OfflineError(
@@ -288,6 +300,37 @@ class HubSource:
                 f"no file of {id} matches {patterns}; see its files with zoo.card({id!r}).files."
             )
         return folder
+
+
+def _watched(work: Callable[[], Any], folder: Path, stall_s: float) -> Any:
+    """``work()`` in a thread, given up on once ``folder`` has not grown for ``stall_s`` seconds.
+
+    The thread is a daemon: a request that never returns is left behind, not waited for.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="localml-fetch", daemon=True)
+    thread.start()
+    seen, since = -1, time.monotonic()
+    while thread.is_alive():
+        thread.join(min(0.5, stall_s / 4))
+        size = hardware.folder_bytes(folder) if folder.is_dir() else 0
+        if size != seen:
+            seen, since = size, time.monotonic()
+        elif thread.is_alive() and time.monotonic() - since > stall_s:
+            raise errors.DownloadError(
+                f"the Hub stopped answering: nothing arrived for {stall_s:.0f} s. "
+                "Check the network or HF_ENDPOINT and fetch again (finished files are kept)."
+            )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _any_match(folder: Path, patterns: list[str]) -> bool:
