@@ -36,7 +36,7 @@ def _factories() -> dict[str, Callable[..., Source]]:
 def source(name: str, **options: Any) -> Source:
     """The source called ``name`` (one of ``SOURCES``), built with its options.
 
-    Options: ``hub``/``onnx-zoo``: ``endpoint``, ``timeout``; ``cache``:
+    Options: ``hub``/``onnx-zoo``: ``endpoint``, ``timeout``, ``stall_s``; ``cache``:
     ``cache_dir``; ``ollama``/``lmstudio``: ``root``; ``local``: ``folders``, ``depth``.
 
     Example:
