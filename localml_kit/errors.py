@@ -18,6 +18,8 @@ from __future__ import annotations
 __all__ = [
     "BuildDependencyError",
     "ChecksumError",
+    "ChildProcessFailedError",
+    "ChildTimeoutError",
     "ConfigError",
     "DownloadError",
     "EnvironmentCreateError",
@@ -44,7 +46,21 @@ __all__ = [
 
 
 class LocalMLError(Exception):
-    """Base class of every error raised by localml-kit."""
+    """Base class of every error raised by localml-kit.
+
+    ``cli`` is the same message in the command line's words (flags such as
+    ``--dims seq=N`` where the Python message says ``dims={'seq': N}``); the
+    command line prints it instead of the message when it is given.
+
+    Example:
+        >>> err = InputError("pass dims={'seq': N}", cli="pass --dims seq=N")
+        >>> str(err), err.cli
+        ("pass dims={'seq': N}", 'pass --dims seq=N')
+    """
+
+    def __init__(self, *args: object, cli: str | None = None) -> None:
+        super().__init__(*args)
+        self.cli = cli
 
     def __str__(self) -> str:
         # KeyError quotes its argument; keep messages readable for every subclass.
@@ -139,6 +155,14 @@ class OptionalDependencyError(LocalMLError, ImportError):
 
 class ProfileRunError(LocalMLError, RuntimeError):
     """A measurement that could not complete: the model failed to load, the worker crashed or hung."""
+
+
+class ChildProcessFailedError(LocalMLError, RuntimeError):
+    """A child process the kit started failed; the message carries the tail of its stderr."""
+
+
+class ChildTimeoutError(LocalMLError, TimeoutError):
+    """A child process the kit started ran past its time limit and was killed."""
 
 
 class OutputMismatchError(LocalMLError, ValueError):

@@ -23,25 +23,14 @@ from typing import Literal
 import pandas as pd
 import psutil
 
-from localml_kit import config
+from localml_kit import config, providers
 
 __all__ = ["GPU", "PROVIDER_PACKAGES", "HardwareReport", "fits", "providers_table", "report"]
 
 Fit = Literal["fits", "tight", "does not fit"]
 
 # Providers that ship as a separate package, for "how do I get this one".
-PROVIDER_PACKAGES: dict[str, str] = {
-    "CPUExecutionProvider": "onnxruntime",
-    "CUDAExecutionProvider": "onnxruntime-gpu",
-    "TensorrtExecutionProvider": "onnxruntime-gpu (with TensorRT)",
-    "OpenVINOExecutionProvider": "onnxruntime-openvino",
-    "DmlExecutionProvider": "onnxruntime-directml (Windows)",
-    "CoreMLExecutionProvider": "onnxruntime (macOS)",
-    "QNNExecutionProvider": "onnxruntime-qnn (Snapdragon)",
-    "ROCMExecutionProvider": "onnxruntime-rocm",
-    "MIGraphXExecutionProvider": "onnxruntime-migraphx",
-    "WebGpuExecutionProvider": "onnxruntime-webgpu",
-}
+PROVIDER_PACKAGES: dict[str, str] = providers.PACKAGES
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ def variants_dir() -> Path:
 
 
 def _source(model: str | os.PathLike[str]) -> tuple[Path, str]:
-    path = models.resolve(model)
+    path = models.resolve(model).path
     text = os.fspath(model)
     base = text.replace(":", "-") if not Path(text).exists() else path.stem
     if path.suffix.lower() != ".onnx":

@@ -326,8 +326,12 @@ def test_real_samples(real_home: Path) -> None:
 
 def test_model_references_resolve(tmp_path: Path) -> None:
     path = save(tiny_model(), tmp_path / "only.onnx")
-    assert models.resolve(tmp_path) == path  # a folder with one model
-    assert models.resolve(str(path)) == path
+    ref = models.resolve(tmp_path)  # a folder with one model
+    assert ref.path == path and ref.kind == "onnx" and ref.sample is None
+    assert models.resolve(str(path)).path == path
+    assert models.resolve(f"{path}@cpu").provider == "CPUExecutionProvider"
+    with pytest.raises(errors.UnknownProviderError):
+        models.resolve(f"{path}@gpu9")
     with pytest.raises(errors.SampleNotReadyError):
         models.resolve("digits-mlp")  # hermetic home: not built
     with pytest.raises(errors.UnknownSampleError):

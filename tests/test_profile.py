@@ -16,6 +16,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from localml_kit import envs, errors, profile, samples
+from localml_kit.inputs import SEQUENCE_DEFAULT, inputs_for
 from localml_kit.cli import main
 from localml_kit.profile import Plan, ProfileResult
 from tests.conftest import IN_CI, REAL_HOME
@@ -227,12 +228,29 @@ def test_images_are_floats_in_unit_range(tmp_path: Path) -> None:
     assert x.min() >= 0.0 and x.max() < 1.0
 
 
-def test_missing_dim_is_named(tokens: Path) -> None:
+def test_sequence_dims_default_and_are_reported(tokens: Path) -> None:
+    feeds = inputs_for(tokens, batch=2, dims={"sequence": 8})
+    assert feeds.arrays["input_ids"].shape == (2, SEQUENCE_DEFAULT)
+    assert feeds.dims == {"batch": 2, "seq": SEQUENCE_DEFAULT}
+
+
+def test_dim_without_a_default_is_named(tmp_path: Path) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "feat",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "features"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "features"])],
+    )
+    path = save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
+        tmp_path / "f.onnx",
+    )
     with pytest.raises(errors.InputError) as info:
-        profile.make_inputs(tokens, batch=1, dims={"sequence": 8})
+        profile.make_inputs(path, batch=1, dims={"sequence": 8})
     message = str(info.value)
-    assert "'seq'" in message and "input_ids[1]" in message and "dims={'seq': N}" in message
+    assert "'features'" in message and "x[1]" in message and "dims={'features': N}" in message
     assert "sequence" in message  # the dim given that the model does not have
+    assert "--dims features=N" in str(info.value.cli)
 
 
 def test_unnamed_dim_is_named_by_position(tmp_path: Path) -> None:
@@ -541,7 +559,7 @@ def test_cli_profile_unavailable_provider_exits_1(
     ("extra", "needle"),
     [
         (["--providers", "cpu,gpu9"], "unknown execution provider 'gpu9'"),
-        (["--dims", "sequence=8", "--synthetic"], "dims left unresolved: 'seq'"),
+        (["--dims", "seq=0", "--synthetic"], "--dims and --batch take positive integers"),
         (["--dims", "seq=eight"], "dim 'seq': 'eight' is not an integer"),
     ],
 )
@@ -577,10 +595,9 @@ def test_real_minilm_with_its_own_sentences(real_home: Path) -> None:
 
 
 @pytest.mark.samples
-def test_real_minilm_synthetic_inputs_need_the_sequence_dim(real_home: Path) -> None:
+def test_real_minilm_as_a_plain_file_gets_the_sequence_default(real_home: Path) -> None:
     model = samples.path("all-minilm-l6-v2")
-    with pytest.raises(errors.InputError, match="'sequence'"):
-        profile.make_inputs(model, batch=2)
+    assert profile.make_inputs(model, batch=2)["input_ids"].shape == (2, SEQUENCE_DEFAULT)
     feeds = profile.make_inputs(model, batch=2, dims={"sequence": 16})
     assert feeds["input_ids"].max() < 30522 and (feeds["token_type_ids"] < 2).all()
     table = profile.run(
@@ -589,6 +606,7 @@ def test_real_minilm_synthetic_inputs_need_the_sequence_dim(real_home: Path) -> 
     assert table.loc[0, "status"] == "ok" and table.loc[0, "input_shapes"].startswith(
         "input_ids 1x16"
     )
+    assert table.loc[0, "dims"] == "batch=1, sequence=16"
 
 
 @pytest.mark.samples

@@ -177,7 +177,7 @@ def onnx_runner(
 
     from localml_kit import models
 
-    path = models.resolve(model)
+    path = models.resolve(model).path
     text = os.fspath(model)
     label = label or (text if not Path(text).exists() else path.name)
     precision = precision or onnx_precision(path)

@@ -77,7 +77,7 @@ def summarize(model: str | os.PathLike[str] | onnx.ModelProto) -> ModelSummary:
         size = model.ByteSize()
         return ModelSummary(path=None, format="onnx", file_bytes=size, total_bytes=size, **fields)
 
-    path = models.resolve(model)
+    path = models.resolve(model).path
     _check_file(path)
     if _is_gguf(path):
         with path.open("rb") as handle:
@@ -225,7 +225,7 @@ def show(model: str | os.PathLike[str], *, height: int = 600) -> NetronView:
         >>> view = show("ppocr-v4-det")  # doctest: +SKIP
         >>> view  # in a notebook: the graph  # doctest: +SKIP
     """
-    path = models.resolve(model)
+    path = models.resolve(model).path
     _check_file(path)
     view = NetronView(path, height=height)
     with _LOCK:

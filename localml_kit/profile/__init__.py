@@ -30,8 +30,6 @@ from localml_kit import envs, hardware
 from localml_kit.profile._inputs import InputSpec
 from localml_kit.profile._inputs import check as _check
 from localml_kit.profile._inputs import read_specs as _read_specs
-from localml_kit.profile._inputs import resolve_shapes as _resolve_shapes
-from localml_kit.profile._inputs import synthesize as _synthesize
 from localml_kit.profile._plan import (
     OPTIMIZATION_LEVELS,
     PROVIDER_ALIASES,
@@ -75,7 +73,7 @@ __all__ = [
 def _model_file(model: str | os.PathLike[str]) -> str:
     from localml_kit import models
 
-    return str(models.resolve(model))
+    return str(models.resolve(model).path)
 
 
 def input_specs(model: str | os.PathLike[str]) -> list[InputSpec]:
@@ -100,7 +98,8 @@ def make_inputs(
 
     Symbolic dims come from ``dims`` by name (``{"sequence": 128}``) or by
     position (``{"x[2]": 48}``); the leading dim is ``batch`` (else
-    ``dims[its name]``, else 1). A dim left unresolved raises
+    ``dims[its name]``, else 1); sequence-like dims default to 128 and image
+    sides to 224 (see :mod:`localml_kit.inputs`). A dim with no default raises
     :class:`~localml_kit.errors.InputError` naming it. Token ids are drawn
     below the size of the embedding table they index (else ``vocab_size``, else
     a ``vocab_size`` in the metadata); masks are ones; floats (images) lie in [0, 1).
@@ -110,9 +109,10 @@ def make_inputs(
         >>> feeds["input_ids"].shape  # doctest: +SKIP
         (8, 128)
     """
-    specs, meta = _read_specs(_model_file(model))
-    shapes = _resolve_shapes(specs, batch=batch, dims=dims)
-    return _synthesize(specs, shapes, vocab_size=vocab_size, meta=meta, seed=seed)
+    from localml_kit.inputs import inputs_for
+
+    feeds = inputs_for(model, batch=batch, dims=dims, vocab_size=vocab_size, seed=seed, synthetic=True)
+    return feeds.arrays
 
 
 def check_inputs(model: str | os.PathLike[str], inputs: Mapping[str, np.ndarray]) -> None:

@@ -18,83 +18,16 @@ from typing import Any
 import numpy as np
 import psutil
 
-from localml_kit import config, envs, errors, hardware
+from localml_kit import config, envs, errors, providers
+from localml_kit import models as model_refs
 
-# Short names a user may type, and the ONNX Runtime names they stand for.
-PROVIDER_ALIASES: dict[str, str] = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-    "trt": "TensorrtExecutionProvider",
-    "openvino": "OpenVINOExecutionProvider",
-    "ov": "OpenVINOExecutionProvider",
-    "directml": "DmlExecutionProvider",
-    "dml": "DmlExecutionProvider",
-    "coreml": "CoreMLExecutionProvider",
-    "qnn": "QNNExecutionProvider",
-    "rocm": "ROCMExecutionProvider",
-    "migraphx": "MIGraphXExecutionProvider",
-    "webgpu": "WebGpuExecutionProvider",
-    "azure": "AzureExecutionProvider",
-}
-OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "layout", "all")
-GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
-
-
-def _main_providers() -> tuple[str, ...]:
-    try:
-        import onnxruntime
-    except ImportError:
-        return ()
-    return tuple(onnxruntime.get_available_providers())
-
-
-def known_providers() -> list[str]:
-    """Every provider name the kit accepts (ONNX Runtime names; aliases map onto them).
-
-    Example:
-        >>> "OpenVINOExecutionProvider" in known_providers()
-        True
-    """
-    names = [*hardware.PROVIDER_PACKAGES, "AzureExecutionProvider"]
-    names += [p for p in _main_providers() if p not in names]
-    return names
-
-
-def resolve_provider(name: str) -> str:
-    """The ONNX Runtime name for a provider: ``"cuda"`` -> ``"CUDAExecutionProvider"``.
-
-    Accepts the aliases (cpu, cuda, tensorrt, openvino, directml, coreml, ...),
-    full names in any letter case, and any provider a provider environment
-    offers. An unknown name lists the valid ones.
-
-    Example:
-        >>> resolve_provider("OpenVINO")
-        'OpenVINOExecutionProvider'
-    """
-    key = name.strip()
-    if key.lower() in PROVIDER_ALIASES:
-        return PROVIDER_ALIASES[key.lower()]
-    env_names: list[str] = []
-    table = envs.list()
-    for cell in table.loc[table["ready"], "providers"]:
-        env_names += [p.strip() for p in str(cell).split(",") if p.strip()]
-    candidates = known_providers() + env_names
-    for full in candidates:
-        if full.lower() == key.lower() or full.lower() == f"{key.lower()}executionprovider":
-            return full
-    raise errors.UnknownProviderError(
-        f"unknown execution provider {name!r}. Valid: {', '.join(PROVIDER_ALIASES)} "
-        f"(short names) or {', '.join(dict.fromkeys(candidates))}."
-    )
-
-
-def short_name(provider: str) -> str:
-    """The short name of a provider, for labels: ``"CUDAExecutionProvider"`` -> ``"cuda"``."""
-    for alias, full in PROVIDER_ALIASES.items():
-        if full == provider:
-            return alias
-    return provider.removesuffix("ExecutionProvider").lower()
+PROVIDER_ALIASES = providers.ALIASES
+OPTIMIZATION_LEVELS = providers.OPTIMIZATION_LEVELS
+GPU_PROVIDERS = providers.GPU_PROVIDERS
+known_providers = providers.known
+resolve_provider = providers.resolve
+short_name = providers.short_name
+_main_providers = providers.available
 
 
 def default_threads() -> int:
@@ -183,21 +116,21 @@ def _as_list(value: Any) -> list:
     return list(value)
 
 
-def _model_labels(models: Any) -> dict[str, str]:
-    if isinstance(models, Mapping):
-        return {str(k): os.fspath(v) for k, v in models.items()}
-    refs = [os.fspath(m) for m in _as_list(models)]
-    labels: dict[str, str] = {}
-    for ref in refs:
-        path = Path(ref).expanduser()
-        label = path.name if path.exists() else ref
-        if label in labels:
-            label = f"{path.parent.name}/{path.name}" if path.exists() else label
+def _model_refs(given: Any) -> dict[str, model_refs.ModelRef]:
+    """``{label: ModelRef}``, each model resolved once; labels made unique."""
+    if isinstance(given, Mapping):
+        return {str(k): model_refs.resolve(v, label=str(k)) for k, v in given.items()}
+    out: dict[str, model_refs.ModelRef] = {}
+    for item in _as_list(given):
+        ref = model_refs.resolve(item)
+        label = ref.label
+        if label in out and ref.sample is None:
+            label = f"{ref.path.parent.name}/{ref.path.name}"
         base, n = label, 2
-        while label in labels:
+        while label in out:
             label, n = f"{base}#{n}", n + 1
-        labels[label] = ref
-    return labels
+        out[label] = ref.with_label(label)
+    return out
 
 
 @dataclass
@@ -249,7 +182,7 @@ class Plan:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.models = _model_labels(self.models)
+        self.models = _model_refs(self.models)
         if not self.models:
             raise errors.ConfigError("a plan needs at least one model.")
         self.providers = tuple(_as_list(self.providers)) or ("cpu",)
@@ -319,14 +252,12 @@ class Plan:
             >>> [c.label for c in Plan("m.onnx", threads=[1]).configurations()]  # doctest: +SKIP
             ['m.onnx · cpu · 1t · b1 · all']
         """
-        from localml_kit import models as model_refs
-
         threads = self.threads or (default_threads(),)
         batches: tuple[int | None, ...] = tuple(self.batches) or (None,)
         arenas = tuple(bool(a) for a in _as_list(self.cpu_arena)) or (True,)
         spins = tuple(bool(s) for s in _as_list(self.spinning)) or (False,)
-        providers = [resolve_provider(p) for p in self.providers]
-        paths = {label: str(model_refs.resolve(ref)) for label, ref in self.models.items()}
+        providers = list(dict.fromkeys(resolve_provider(p) for p in self.providers))
+        paths = {label: str(ref.path) for label, ref in self.models.items()}
         out: list[Configuration] = []
         for label, provider, t, b, opt, arena, spin in itertools.product(
             self.models, providers, threads, batches, self.optimizations, arenas, spins
@@ -359,6 +290,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """The plan as JSON-safe data (given input arrays are summarised by shape and dtype)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["models"] = {label: ref.text for label, ref in self.models.items()}
         if isinstance(self.inputs, Mapping):
             data["inputs"] = {
                 k: {"shape": list(np.shape(v)), "dtype": str(np.asarray(v).dtype)}

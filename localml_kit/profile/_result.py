@@ -33,6 +33,8 @@ COLUMNS: tuple[str, ...] = (
     "fallback",
     "inputs",
     "input_shapes",
+    "dims",
+    "input_notes",
     "load_s",
     "first_run_ms",
     "warmup",

@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from localml_kit import envs, errors, hardware, samples
+from localml_kit import envs, errors, hardware, models, samples
+from localml_kit.inputs import Feeds, inputs_for
+from localml_kit.inputs import given as given_inputs
 from localml_kit.profile import _inputs, _trace
 from localml_kit.profile._plan import GPU_PROVIDERS, Configuration, Plan, short_name
 from localml_kit.profile._result import ProfileResult, frame
@@ -69,44 +71,24 @@ def summarise_error(text: str | None, limit: int = 400) -> str:
     return out if len(out) <= limit else out[: limit - 3] + "..."
 
 
-def _sample_name(ref: str) -> str | None:
-    if Path(ref).expanduser().exists():
-        return None
-    name = ref.partition(":")[0]
-    return name if name in samples.names() else None
-
-
-def make_feeds(
-    ref: str,
-    plan: Plan,
-    batch: int | None,
-    specs: list[_inputs.InputSpec],
-    meta: Mapping[str, str],
-) -> tuple[dict[str, np.ndarray], str]:
-    """The inputs of one (model, batch) and where they came from: sample, synthetic or given."""
+def make_feeds(ref: Any, plan: Plan, batch: int | None) -> Feeds:
+    """The inputs of one (model, batch) and how they were chosen: sample, synthetic or given."""
     if isinstance(plan.inputs, Mapping):
-        feeds = {k: np.asarray(v) for k, v in plan.inputs.items()}
-        if batch is not None:
-            feeds = _inputs.fit_batch(feeds, batch)
-        _inputs.check(specs, feeds)
-        return feeds, "given"
-    sample = _sample_name(ref)
-    if plan.inputs != "synthetic" and sample and samples.get(sample).inputs:
-        rows = batch
-        if rows is None:
-            lead = specs[0].shape[0] if specs and specs[0].shape else None
-            rows = plan.dims.get(lead, 1) if isinstance(lead, str) else 1
-        feeds = samples.example_inputs(sample, batch=rows, dims=plan.dims, seed=plan.seed)
-        _inputs.check(specs, feeds)
-        return feeds, "sample"
+        return given_inputs(ref, plan.inputs, batch=batch)
     if plan.inputs == "sample":
-        raise errors.InputError(
-            f"model {ref!r} is not a sample with example inputs; use inputs=None."
-        )
-    shapes = _inputs.resolve_shapes(specs, batch=batch, dims=plan.dims)
-    return _inputs.synthesize(
-        specs, shapes, vocab_size=plan.vocab_size, meta=meta, seed=plan.seed
-    ), "synthetic"
+        record = models.resolve(ref)
+        if not (record.sample and samples.get(record.sample).inputs):
+            raise errors.InputError(
+                f"model {record.text!r} is not a sample with example inputs; use inputs=None."
+            )
+    return inputs_for(
+        ref,
+        batch=batch,
+        dims=plan.dims,
+        seed=plan.seed,
+        vocab_size=plan.vocab_size,
+        synthetic=plan.inputs == "synthetic",
+    )
 
 
 def _available(
@@ -267,9 +249,7 @@ def _run_worker(
     return result
 
 
-def _row(
-    cfg: Configuration, res: Mapping[str, Any], inputs_note: str, shapes: str
-) -> dict[str, Any]:
+def _row(cfg: Configuration, res: Mapping[str, Any], feeds: Feeds | None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "config": cfg.index,
         "label": cfg.label,
@@ -281,8 +261,10 @@ def _row(
         "optimization": cfg.optimization,
         "cpu_arena": cfg.cpu_arena,
         "spinning": cfg.spinning,
-        "inputs": inputs_note,
-        "input_shapes": shapes,
+        "inputs": feeds.source if feeds is not None else "none (model unreadable)",
+        "input_shapes": feeds.shapes_text() if feeds is not None else "",
+        "dims": feeds.dims_text() if feeds is not None else "",
+        "input_notes": "; ".join(feeds.notes) if feeds is not None else "",
         "python": res.get("python", cfg.python),
         "model_path": cfg.model_path,
         "provider_options": {k: str(v) for k, v in cfg.provider_options.items()},
@@ -422,8 +404,7 @@ def session_memory(
     probe = _available(cfg.python, {})
     if isinstance(probe, str) or cfg.provider not in probe[1]:
         raise errors.ProviderUnavailableError(_unavailable_reason(cfg, probe))
-    found = _inputs.read_specs(Path(cfg.model_path))
-    feeds, _ = make_feeds(plan.models["model"], plan, cfg.batch, *found)
+    feeds = make_feeds(plan.models["model"], plan, cfg.batch).arrays
     with tempfile.TemporaryDirectory(prefix="localml-sessions-") as tmp:
         work = Path(tmp)
         np.savez(work / "inputs.npz", **feeds)  # type: ignore[arg-type]
@@ -470,44 +451,45 @@ def run(
         >>> result.summary()  # doctest: +SKIP
     """
     configs = plan.configurations()
-    specs: dict[str, tuple[list[_inputs.InputSpec], dict[str, str]] | None] = {}
-    for label, cfg_path in {c.model: c.model_path for c in configs}.items():
-        path = Path(cfg_path)
-        if _inputs.is_genai_folder(path):
+    readable: dict[str, bool] = {}
+    for label, ref in plan.models.items():
+        ref.require_onnx("profile")
+        if ref.kind == "genai":
             raise errors.ModelFormatError(
-                f"{plan.models[label]} is an ONNX Runtime GenAI model (a decoder with a KV cache); "
-                "profile it with localml_kit.slm (tokens/s, time to first token), not here."
+                f"{ref.text} is an ONNX Runtime GenAI model (a decoder with a KV cache); "
+                "profile it with localml_kit.slm (tokens/s, time to first token), not here.",
+                cli=f"{ref.text} is an ONNX Runtime GenAI model (a decoder with a KV cache); "
+                "measure it with `localml-kit slm bench`, not here.",
             )
         try:
-            specs[label] = _inputs.read_specs(path)
+            ref.io  # noqa: B018 - read the specs once, here
+            readable[label] = True
         except errors.ModelFormatError:
-            specs[label] = None  # the worker will report ONNX Runtime's own message
+            readable[label] = False  # the worker will report ONNX Runtime's own message
     probes: dict[str, tuple[str, tuple[str, ...]] | str] = {}
     records: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="localml-profile-") as tmp:
         work = Path(tmp)
-        feeds_files: dict[tuple[str, int | None], tuple[Path, str, str, int | None]] = {}
+        feeds_files: dict[tuple[str, int | None], tuple[Path, Feeds | None]] = {}
         for cfg in configs:
             key = (cfg.model, cfg.batch)
             if key in feeds_files:
                 continue
-            found = specs[cfg.model]
             npz = work / f"inputs-{len(feeds_files)}.npz"
-            if found is None:
+            if not readable[cfg.model]:
                 np.savez(npz)
-                feeds_files[key] = (npz, "none (model unreadable)", "", cfg.batch)
+                feeds_files[key] = (npz, None)
                 continue
-            feeds, source = make_feeds(plan.models[cfg.model], plan, cfg.batch, *found)
-            np.savez(npz, **feeds)  # type: ignore[arg-type]
-            shapes = ", ".join(f"{k} {'x'.join(map(str, v.shape))}" for k, v in feeds.items())
-            leading = [v.shape[0] for v in feeds.values() if v.ndim > 0]
-            feeds_files[key] = (npz, source, shapes, leading[0] if leading else cfg.batch)
+            feeds = make_feeds(plan.models[cfg.model], plan, cfg.batch)
+            np.savez(npz, **feeds.arrays)  # type: ignore[arg-type]
+            feeds_files[key] = (npz, feeds)
 
         bar = tqdm(total=len(configs), desc="profile", unit="config", disable=not progress)
         stopped = False
         try:
             for cfg in configs:
-                npz, source, shapes, batch = feeds_files[(cfg.model, cfg.batch)]
+                npz, made = feeds_files[(cfg.model, cfg.batch)]
+                batch = made.batch if made is not None and made.batch is not None else cfg.batch
                 cfg = dataclasses.replace(cfg, batch=batch)  # the batch the inputs really have
                 bar.set_postfix_str(cfg.label, refresh=True)
                 if stopped or (stop is not None and stop.is_set()):
@@ -535,7 +517,7 @@ def run(
                         res = _run_worker(cfg, job, work, stop)
                         if res.get("status") == "stopped":
                             stopped = True
-                row = _row(cfg, res, source, shapes)
+                row = _row(cfg, res, made)
                 records.append(row)
                 bar.update(1)
                 if on_result is not None:
