@@ -380,7 +380,9 @@ def fit_batch(inputs: Mapping[str, np.ndarray], batch: int) -> dict[str, np.ndar
     return out
 
 
-def _sample_rows(specs: Sequence[InputSpec], batch: int | None, dims: Mapping[str, int]) -> tuple[int, list[str]]:
+def _sample_rows(
+    specs: Sequence[InputSpec], batch: int | None, dims: Mapping[str, int]
+) -> tuple[int, list[str]]:
     lead = specs[0].shape[0] if specs and specs[0].shape else None
     if isinstance(lead, int):
         notes = []
@@ -424,7 +426,8 @@ def inputs_for(
     given = {str(k): int(v) for k, v in dict(dims or {}).items()}
     if batch is not None and int(batch) < 1:
         raise errors.InputError(
-            f"batch must be at least 1 (got {batch}).", cli=f"--batch must be at least 1 (got {batch})."
+            f"batch must be at least 1 (got {batch}).",
+            cli=f"--batch must be at least 1 (got {batch}).",
         )
     if ref.sample and not synthetic and samples.get(ref.sample).inputs:
         rows, notes = _sample_rows(specs, batch, given)

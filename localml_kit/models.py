@@ -46,6 +46,7 @@ __all__ = [
     "read_io",
     "resolve",
     "sample_choices",
+    "split_provider",
 ]
 
 MODEL_SUFFIXES = (".onnx", ".gguf")
@@ -354,7 +355,16 @@ def _in_folder(folder: Path, label: str) -> tuple[Path, str]:
     )
 
 
-def _split_provider(text: str) -> tuple[str, str | None]:
+def split_provider(text: str) -> tuple[str, str | None]:
+    """``"model.onnx@openvino"`` -> ``("model.onnx", "OpenVINOExecutionProvider")``; no ``@``: None.
+
+    An ``@`` that is part of an existing path, or whose tail is no provider name,
+    stays in the text (an unknown provider after an existing model raises).
+
+    Example:
+        >>> split_provider("digits-mlp@ov")
+        ('digits-mlp', 'OpenVINOExecutionProvider')
+    """
     head, sep, tail = text.rpartition("@")
     if sep and head and not Path(text).expanduser().exists():
         try:
@@ -365,9 +375,7 @@ def _split_provider(text: str) -> tuple[str, str | None]:
     return text, None
 
 
-def resolve(
-    model: str | os.PathLike[str] | ModelRef, *, label: str | None = None
-) -> ModelRef:
+def resolve(model: str | os.PathLike[str] | ModelRef, *, label: str | None = None) -> ModelRef:
     """Resolve what the user named into a :class:`ModelRef` (a record is returned as it is).
 
     Raises :class:`~localml_kit.errors.ModelNotFoundError` for a path that does
@@ -382,7 +390,7 @@ def resolve(
     if isinstance(model, ModelRef):
         return model if label is None else model.with_label(label)
     given = os.fspath(model)
-    text, provider = _split_provider(given)
+    text, provider = split_provider(given)
     path = Path(text).expanduser()
     if path.exists():
         target, kind = _in_folder(path, text) if path.is_dir() else (path, _kind_of_file(path))

@@ -11,7 +11,8 @@
 * :func:`optimize_graph`: ONNX Runtime's offline graph optimization (fusions).
 
 Each returns a :class:`Variant` (path, size, how it was made) and, given
-``inputs`` (or ``compare=True`` for a sample's example inputs), its
+``inputs`` (or ``compare=True`` for inputs the kit makes: a sample's own, else
+from the input specs), its
 :class:`~localml_kit._compare.Comparison` with the original. A model with nothing
 the method converts gives a :class:`~localml_kit.errors.NothingToQuantizeWarning`
 and an unchanged copy (``changed=False``), not a crash.
@@ -32,7 +33,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ from typing import Any
 import numpy as np
 
 from localml_kit import compare as _compare
-from localml_kit import config, errors, models
+from localml_kit import config, errors, models, providers
+from localml_kit.inputs import inputs_for
 
 __all__ = [
     "METHODS",
@@ -96,6 +98,14 @@ class Variant:
     changed: bool = True
     notes: list[str] = field(default_factory=list)
     comparison: _compare.Comparison | None = field(default=None, repr=False)
+    check_error: str = ""
+
+    @property
+    def passed(self) -> bool | None:
+        """The check's verdict: True or False, None when it was not compared."""
+        if self.check_error:
+            return False
+        return None if self.comparison is None else self.comparison.passed
 
     @property
     def size_ratio(self) -> float:
@@ -132,16 +142,18 @@ def variants_dir() -> Path:
     return config.home() / "variants"
 
 
-def _source(model: str | os.PathLike[str]) -> tuple[Path, str]:
-    path = models.resolve(model).path
-    text = os.fspath(model)
-    base = text.replace(":", "-") if not Path(text).exists() else path.stem
-    if path.suffix.lower() != ".onnx":
+def _source(model: str | os.PathLike[str] | models.ModelRef) -> tuple[models.ModelRef, str]:
+    ref = models.resolve(model)
+    if ref.kind not in ("onnx", "genai"):
         raise errors.ModelFormatError(
-            f"{text} is a {path.suffix or 'non-ONNX'} file; optimize works on ONNX models "
-            "(for GGUF, build an ONNX model first)."
+            f"{ref.text} is a {ref.kind.upper()} model; optimize works on ONNX models "
+            "(for GGUF, build an ONNX model first with slm.build).",
+            cli=f"{ref.text} is a {ref.kind.upper()} model; `localml-kit optimize` works on ONNX "
+            "models (for GGUF, `localml-kit slm` runs it as it is).",
         )
-    return path, base
+    ref.io  # noqa: B018 - a file ONNX cannot read fails here, before anything is written
+    base = ref.text.replace(":", "-").replace("@", "-") if ref.sample else ref.path.stem
+    return ref, base
 
 
 def _target(base: str, method: str, output: str | os.PathLike[str] | None) -> Path:
@@ -196,6 +208,61 @@ def _quiet_tools(notes: list[str]) -> Iterator[None]:
     )
 
 
+_ML_OPS = frozenset(
+    {
+        "ZipMap",
+        "TreeEnsembleClassifier",
+        "TreeEnsembleRegressor",
+        "LinearClassifier",
+        "LinearRegressor",
+        "Normalizer",
+        "Scaler",
+        "ArrayFeatureExtractor",
+        "CategoryMapper",
+        "LabelEncoder",
+        "SVMClassifier",
+        "OneHotEncoder",
+    }
+)
+_TRY_INSTEAD = {
+    "int8": "try --fp16 or --int4, or op_types=['MatMul'] to quantize the matrix products only",
+    "int8-static": "try fewer op_types (e.g. ['MatMul']) or same-shaped calibration inputs",
+    "int4": "try --int8 or --fp16",
+    "fp16": "try keeping the failing operators in float32 (op_block_list=[...]) or --int8",
+    "graph": "try a lower level (basic) or leave the model as it is",
+}
+
+
+@contextlib.contextmanager
+def _tool_errors(src: Path, out: Path, method: str) -> Iterator[None]:
+    """Any failure of the conversion tool becomes one ModelFormatError; no partial file is left."""
+    try:
+        yield
+    except errors.LocalMLError:
+        with contextlib.suppress(OSError):
+            out.unlink()
+        raise
+    except Exception as exc:  # the tools raise RuntimeError, ValueError, KeyError, ORT's own...
+        with contextlib.suppress(OSError):
+            out.unlink()
+        detail = " ".join(str(exc).split())[:240] or type(exc).__name__
+        ops = sorted(
+            {op for op in models.read_io(src).op_types}
+            - {"MatMul", "Gemm", "Conv", "Add", "Relu", "Mul"}
+        )
+        custom = [op for op in ops if op in _ML_OPS]
+        why = (
+            f" It holds classic-ML (ai.onnx.ml) operators ({', '.join(custom)}) that the "
+            "tool does not convert."
+            if custom
+            else ""
+        )
+        raise errors.ModelFormatError(
+            f"{method} failed on {src.name}: {type(exc).__name__}: {detail}.{why} "
+            f"Nothing was written; {_TRY_INSTEAD.get(method, 'try another method')}."
+        ) from exc
+
+
 def _op_types(path: Path) -> set[str]:
     import onnx
 
@@ -206,6 +273,15 @@ def _op_types(path: Path) -> set[str]:
             if attr.g is not None:
                 ops |= {n.op_type for n in attr.g.node}
     return ops
+
+
+@dataclass(frozen=True)
+class _Check:
+    """How the variant is checked when no inputs are given: batch, dims, outputs judged."""
+
+    batch: int = 32
+    dims: Mapping[str, int] | None = None
+    only: Sequence[str] | None = None
 
 
 def _finish(
@@ -221,7 +297,8 @@ def _finish(
     changed: bool,
     inputs: _compare.Inputs | None,
     do_compare: bool,
-    source_ref: str,
+    source_ref: models.ModelRef,
+    check: _Check,
 ) -> Variant:
     if not changed:
         shutil.copyfile(src, out)
@@ -231,7 +308,7 @@ def _finish(
         )
         warnings.warn(message, errors.NothingToQuantizeWarning, stacklevel=3)
         notes.append(message)
-        precision = _compare.onnx_precision(src)
+        precision = source_ref.precision
     variant = Variant(
         path=str(out),
         label=f"{base} {method}",
@@ -245,9 +322,22 @@ def _finish(
         changed=changed,
         notes=notes,
     )
-    if inputs is not None or do_compare:
-        feeds = inputs if inputs is not None else _compare.default_inputs(source_ref, batch=32)
-        variant.comparison = _compare.outputs(str(src), {variant.label: variant}, feeds)
+    if inputs is None and not do_compare:
+        return variant
+    try:
+        feeds = inputs
+        if feeds is None:
+            feeds = inputs_for(source_ref, batch=check.batch, dims=check.dims)
+    except errors.LocalMLError as exc:
+        variant.notes.append(f"not compared: no inputs for {source_ref.text} ({exc})")
+        return variant
+    try:
+        variant.comparison = _compare.outputs(
+            source_ref, {variant.label: variant}, feeds, only=check.only
+        )
+    except errors.LocalMLError as exc:
+        variant.check_error = str(exc)
+        variant.notes.append(f"the comparison failed: {exc}")
     return variant
 
 
@@ -281,12 +371,16 @@ def quantize_int8(
     preprocess: bool = True,
     inputs: _compare.Inputs | None = None,
     compare: bool = False,
+    batch: int = 32,
+    dims: Mapping[str, int] | None = None,
+    only: Sequence[str] | None = None,
 ) -> Variant:
     """Dynamic int8 quantization (``onnxruntime.quantization.quantize_dynamic``), per-channel by default.
 
     Weights become int8 ahead of time; activations are quantized at run time, so
     no calibration data is needed. ``op_types`` limits it (e.g. ``["MatMul"]``).
-    ``inputs`` (or ``compare=True``: a sample's example inputs) adds a comparison.
+    ``inputs`` (or ``compare=True``: inputs from :func:`localml_kit.inputs.inputs_for`
+    with ``batch`` and ``dims``) adds a comparison; ``only`` names the outputs it judges.
 
     Example:
         >>> v = quantize_int8("all-minilm-l6-v2", inputs=feeds)  # doctest: +SKIP
@@ -296,20 +390,22 @@ def quantize_int8(
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     do_compare = compare
-    src, base = _source(model)
+    ref, base = _source(model)
+    src = ref.path
     out = _target(base, "int8", output)
     started = time.perf_counter()
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="localml-opt-") as tmp, _quiet_tools(notes):
         pre = _preprocess(src, Path(tmp), notes) if preprocess else src
-        quantize_dynamic(
-            str(pre),
-            str(out),
-            per_channel=per_channel,
-            reduce_range=reduce_range,
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=list(op_types) if op_types else None,
-        )
+        with _tool_errors(src, out, "int8"):
+            quantize_dynamic(
+                str(pre),
+                str(out),
+                per_channel=per_channel,
+                reduce_range=reduce_range,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=list(op_types) if op_types else None,
+            )
     changed = bool(_op_types(out) & _QUANT_OPS)
     options: dict[str, Any] = {
         "per_channel": per_channel,
@@ -330,7 +426,8 @@ def quantize_int8(
         changed=changed,
         inputs=inputs,
         do_compare=do_compare,
-        source_ref=os.fspath(model),
+        source_ref=ref,
+        check=_Check(batch, dims, only),
     )
 
 
@@ -355,6 +452,9 @@ def quantize_int8_static(
     preprocess: bool = True,
     inputs: _compare.Inputs | None = None,
     compare: bool = False,
+    batch: int = 32,
+    dims: Mapping[str, int] | None = None,
+    only: Sequence[str] | None = None,
 ) -> Variant:
     """Static int8 quantization in QDQ format, with activation ranges from calibration inputs.
 
@@ -389,8 +489,9 @@ def quantize_int8_static(
     )
     if not feeds:
         raise errors.InputError("calibration_inputs is empty; give at least one dict of arrays.")
-    src, base = _source(model)
-    runner = _compare.onnx_runner(src)
+    ref, base = _source(model)
+    src = ref.path
+    runner = _compare.onnx_runner(ref)
     feeds = [runner.prepare(f) for f in feeds]  # names the missing inputs, casts floats
     do_compare = compare
     out = _target(base, "int8-static", output)
@@ -398,7 +499,7 @@ def quantize_int8_static(
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="localml-opt-") as tmp, _quiet_tools(notes):
         pre = _preprocess(src, Path(tmp), notes) if preprocess else src
-        try:
+        with _tool_errors(src, out, "int8-static"):
             quantize_static(
                 str(pre),
                 str(out),
@@ -410,11 +511,6 @@ def quantize_int8_static(
                 calibrate_method=methods[method],
                 op_types_to_quantize=list(op_types),
             )
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise errors.ModelFormatError(
-                f"ONNX Runtime's static quantizer failed on {src.name}: {str(exc)[:200]}. "
-                "Try fewer op_types (e.g. ['MatMul']) or same-shaped calibration inputs."
-            ) from exc
     changed = bool(_op_types(out) & _QUANT_OPS)
     options = {
         "per_channel": per_channel,
@@ -435,7 +531,8 @@ def quantize_int8_static(
         changed=changed,
         inputs=inputs,
         do_compare=do_compare,
-        source_ref=os.fspath(model),
+        source_ref=ref,
+        check=_Check(batch, dims, only),
     )
 
 
@@ -448,6 +545,9 @@ def quantize_int4(
     accuracy_level: int | None = None,
     inputs: _compare.Inputs | None = None,
     compare: bool = False,
+    batch: int = 32,
+    dims: Mapping[str, int] | None = None,
+    only: Sequence[str] | None = None,
 ) -> Variant:
     """4-bit weight-only quantization in blocks (``MatMulNBits``); activations stay float.
 
@@ -466,11 +566,12 @@ def quantize_int4(
             f"block_size {block_size}: use a power of two of at least 16 (32, 64, 128)."
         )
     do_compare = compare
-    src, base = _source(model)
+    ref, base = _source(model)
+    src = ref.path
     out = _target(base, "int4", output)
     started = time.perf_counter()
     notes: list[str] = []
-    with _quiet_tools(notes):
+    with _quiet_tools(notes), _tool_errors(src, out, "int4"):
         quant = MatMulNBitsQuantizer(
             onnx.load(str(src)),
             block_size=block_size,
@@ -496,7 +597,8 @@ def quantize_int4(
         changed=changed,
         inputs=inputs,
         do_compare=do_compare,
-        source_ref=os.fspath(model),
+        source_ref=ref,
+        check=_Check(batch, dims, only),
     )
 
 
@@ -508,6 +610,9 @@ def to_fp16(
     op_block_list: Iterable[str] | None = None,
     inputs: _compare.Inputs | None = None,
     compare: bool = False,
+    batch: int = 32,
+    dims: Mapping[str, int] | None = None,
+    only: Sequence[str] | None = None,
 ) -> Variant:
     """Convert float32 weights and compute to float16; inputs and outputs stay float32 by default.
 
@@ -524,7 +629,8 @@ def to_fp16(
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
     do_compare = compare
-    src, base = _source(model)
+    ref, base = _source(model)
+    src = ref.path
     out = _target(base, "fp16", output)
     started = time.perf_counter()
     notes: list[str] = []
@@ -533,11 +639,11 @@ def to_fp16(
     changed = floats > 0
     if changed:
         blocked = [*DEFAULT_OP_BLOCK_LIST, *(op_block_list or ())]
-        with _quiet_tools(notes):
+        with _quiet_tools(notes), _tool_errors(src, out, "fp16"):
             converted = convert_float_to_float16(
                 proto, keep_io_types=keep_io_types, op_block_list=blocked
             )
-        onnx.save(converted, str(out))
+            onnx.save(converted, str(out))
     return _finish(
         out=out,
         src=src,
@@ -550,11 +656,9 @@ def to_fp16(
         changed=changed,
         inputs=inputs,
         do_compare=do_compare,
-        source_ref=os.fspath(model),
+        source_ref=ref,
+        check=_Check(batch, dims, only),
     )
-
-
-_LEVELS = {"disable": 0, "basic": 1, "extended": 2, "layout": 3, "all": 99}
 
 
 def optimize_graph(
@@ -564,6 +668,9 @@ def optimize_graph(
     *,
     inputs: _compare.Inputs | None = None,
     compare: bool = False,
+    batch: int = 32,
+    dims: Mapping[str, int] | None = None,
+    only: Sequence[str] | None = None,
 ) -> Variant:
     """ONNX Runtime's graph optimizations applied once, offline, and saved (faster session loads).
 
@@ -576,20 +683,22 @@ def optimize_graph(
     """
     import onnxruntime as ort
 
-    if level not in _LEVELS or level == "disable":
+    if level not in providers.ORT_LEVELS or level == "disable":
         raise errors.ConfigError(
             f"graph optimization level {level!r}: use basic, extended, layout or all."
         )
     do_compare = compare
-    src, base = _source(model)
+    ref, base = _source(model)
+    src = ref.path
     out = _target(base, f"opt-{level}", output)
     started = time.perf_counter()
     notes: list[str] = []
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel(_LEVELS[level])
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, providers.ORT_LEVELS[level])
     so.optimized_model_filepath = str(out)
-    ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+    with _tool_errors(src, out, "graph"):
+        ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
     if level in ("layout", "all"):
         notes.append(
             f"level {level!r} writes layouts for this machine's CPU: use the file here only."
@@ -607,5 +716,6 @@ def optimize_graph(
         changed=True,
         inputs=inputs,
         do_compare=do_compare,
-        source_ref=os.fspath(model),
+        source_ref=ref,
+        check=_Check(batch, dims, only),
     )

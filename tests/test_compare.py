@@ -249,9 +249,14 @@ def test_minilm_default_inputs_and_corpus(real_home: Path) -> None:
     assert len(texts) >= 200 and len(set(texts)) == len(texts)
     assert compare.corpus(REPO / "data" / "sentences.txt") == texts
     result = compare.outputs("all-minilm-l6-v2", ["all-minilm-l6-v2"], only=["sentence_embedding"])
-    assert result.inputs == "8 example rows" and result.passed
+    assert result.inputs.startswith("sample: input_ids 8x") and result.passed
+    assert result.dims["batch"] == 8 and result.dims["sequence"] > 1
     assert list(result.table["output"]) == ["sentence_embedding"]
     assert result.table.loc[0, "kind"] == "embedding"
+    # Without --only, the sample's primary output is judged and the others are reported.
+    both = compare.outputs("all-minilm-l6-v2", ["all-minilm-l6-v2"])
+    judged = dict(zip(both.table["output"], both.table["judged"], strict=True))
+    assert judged == {"last_hidden_state": False, "sentence_embedding": True}
 
 
 @pytest.fixture
@@ -305,7 +310,7 @@ def test_cli_compare_passes_and_fails(tmp_path: Path, capsys: pytest.CaptureFixt
         main(["compare", str(ref), str(off), "--inputs", str(tmp_path / "in.npz"), "--json"]) == 1
     )
     data = json.loads(capsys.readouterr().out)
-    assert data["verdicts"] == {str(off): False}
+    assert data["verdicts"] == {off.name: False}  # a file is labelled by its name
 
 
 def test_cli_compare_bad_input_is_one_error_line(

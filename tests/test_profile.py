@@ -16,8 +16,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from localml_kit import envs, errors, profile, samples
-from localml_kit.inputs import SEQUENCE_DEFAULT, inputs_for
 from localml_kit.cli import main
+from localml_kit.inputs import SEQUENCE_DEFAULT, inputs_for
 from localml_kit.profile import Plan, ProfileResult
 from tests.conftest import IN_CI, REAL_HOME
 

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from localml_kit import errors
+from localml_kit import errors, models, samples
 from localml_kit.compare._lm import language_models, lm_folder, lm_logits, tokenize
 from localml_kit.compare._metrics import (
     KINDS,
@@ -58,6 +59,7 @@ from localml_kit.compare._runners import (
     split_provider,
 )
 from localml_kit.compare._text import corpus, sentence_inputs, sentence_tokenizer
+from localml_kit.inputs import Feeds, dims_of, inputs_for
 
 __all__ = [
     "COLUMNS",
@@ -97,27 +99,48 @@ Inputs = Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]]
 _HIST_SAMPLE = 200_000
 
 
-def default_inputs(reference: Any, *, batch: int = 8) -> dict[str, np.ndarray]:
+def default_inputs(
+    reference: Any,
+    *,
+    batch: int = 8,
+    dims: Mapping[str, int] | None = None,
+    seed: int = 0,
+    vocab_size: int | None = None,
+) -> dict[str, np.ndarray]:
     """Inputs for a reference given by name: a sample's realistic example inputs, else from its specs.
+
+    The same as ``localml_kit.inputs.inputs_for(reference, ...).arrays``.
 
     Example:
         >>> sorted(default_inputs("all-minilm-l6-v2"))  # doctest: +SKIP
         ['attention_mask', 'input_ids', 'token_type_ids']
     """
-    from localml_kit import profile, samples
+    return _default_feeds(
+        reference, batch=batch, dims=dims, seed=seed, vocab_size=vocab_size
+    ).arrays
 
-    path = getattr(reference, "path", reference)
-    if isinstance(reference, tuple):
-        path = getattr(reference[0], "path", reference[0])
-    if not isinstance(path, str | os.PathLike):
+
+def _reference_ref(reference: Any) -> models.ModelRef | None:
+    if isinstance(reference, tuple) and len(reference) == 2 and isinstance(reference[1], str):
+        reference = reference[0]
+    return models.as_ref(reference)
+
+
+def _default_feeds(
+    reference: Any,
+    *,
+    batch: int,
+    dims: Mapping[str, int] | None,
+    seed: int = 0,
+    vocab_size: int | None = None,
+) -> Feeds:
+    ref = _reference_ref(reference)
+    if ref is None:
         raise errors.InputError(
-            "give inputs=: the reference is not a model file or sample, so the kit cannot make inputs."
+            "give inputs=: the reference is not a model file or sample, so the kit cannot make "
+            "inputs."
         )
-    text = split_provider(os.fspath(path))[0]
-    name, _, _variant = text.partition(":")
-    if name in samples.names() and samples.get(name).inputs:
-        return samples.example_inputs(name, batch=batch)
-    return profile.make_inputs(text, batch=batch)
+    return inputs_for(ref, batch=batch, dims=dims, seed=seed, vocab_size=vocab_size)
 
 
 def _items(candidates: Any) -> list[tuple[str | None, Any]]:
@@ -197,6 +220,9 @@ def outputs(
     batch: int = 8,
     strict_dtypes: bool = False,
     only: Sequence[str] | None = None,
+    dims: Mapping[str, int] | None = None,
+    vocab_size: int | None = None,
+    timeout_s: float | None = None,
 ) -> Comparison:
     """Run the same inputs through a reference and candidates; compare every output.
 
@@ -208,6 +234,14 @@ def outputs(
     overrides a candidate's precision by label; ``tolerances`` maps a precision
     to a :class:`Tolerance` (or one Tolerance for all). ``only`` limits the
     comparison to some outputs (e.g. a sentence encoder's pooled embedding).
+    The verdict judges the outputs that matter: ``only``, else a sample's
+    primary outputs (MiniLM's ``sentence_embedding``), else every output; the
+    others are reported with ``judged`` False. ``dims`` and ``vocab_size``
+    shape the inputs made when none are given (see :mod:`localml_kit.inputs`);
+    the dims used are in :attr:`Comparison.dims`. ``timeout_s`` runs ONNX
+    models in a child process that is killed past that many seconds, so a
+    hanging model raises :class:`~localml_kit.errors.ChildTimeoutError`
+    instead of freezing the notebook.
 
     Bad input: a candidate whose outputs differ in name, shape or dtype kind
     raises :class:`~localml_kit.errors.OutputMismatchError` saying which and how;
@@ -218,11 +252,22 @@ def outputs(
         >>> result.verdicts()  # doctest: +SKIP
         {'same': True}
     """
-    ref_runner = as_runner(reference)
+    ref_model = _reference_ref(reference)
+    ref_runner = as_runner(
+        ref_model if ref_model is not None and not isinstance(reference, tuple) else reference,
+        timeout_s=timeout_s,
+    )
     feeds_list: list[Mapping[str, np.ndarray]]
+    used_dims: dict[str, int] = {}
+    input_notes: list[str] = []
     if inputs is None:
-        feeds_list = [default_inputs(reference, batch=batch)]
-        described = f"{batch} example rows"
+        made = _default_feeds(ref_model or reference, batch=batch, dims=dims, vocab_size=vocab_size)
+        inputs = made
+    if isinstance(inputs, Feeds):
+        feeds_list = [inputs.arrays]
+        used_dims = dict(inputs.dims)
+        input_notes = list(inputs.notes)
+        described = f"{inputs.source}: {inputs.shapes_text()}"
     elif isinstance(inputs, Mapping):
         feeds_list = [inputs]
         described = ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in inputs.items())
@@ -231,7 +276,12 @@ def outputs(
         described = f"{len(feeds_list)} input sets"
     if not feeds_list:
         raise errors.InputError("inputs is an empty list; give at least one dict of arrays.")
-    runners = [as_runner(cand, label=label) for label, cand in _items(candidates)]
+    if not used_dims and ref_model is not None and ref_model.kind in ("onnx", "genai"):
+        with contextlib.suppress(errors.LocalMLError):
+            used_dims = dims_of(ref_model.io.inputs, feeds_list[0])
+    runners = [
+        as_runner(cand, label=label, timeout_s=timeout_s) for label, cand in _items(candidates)
+    ]
     ref_raw = ref_runner.run(feeds_list)
     ref_names = ref_runner.outputs
     if ref_names is None and not isinstance(ref_raw[0], dict):
@@ -242,15 +292,23 @@ def outputs(
     ref_out = [_named(r, ref_names, ref_runner.label) for r in ref_raw]
     names = list(ref_out[0])
     all_names = set(names)
+    judged = set(names)
     if only:
         unknown = [n for n in only if n not in names]
         if unknown:
             raise errors.OutputMismatchError(
                 f"the reference has no output {', '.join(map(repr, unknown))}; its outputs: "
-                f"{', '.join(names)}."
+                f"{', '.join(names)}.",
+                cli=f"the reference has no output {', '.join(map(repr, unknown))} (--only); its "
+                f"outputs: {', '.join(names)}.",
             )
         names = list(only)
+        judged = set(only)
         ref_out = [{n: o[n] for n in names} for o in ref_out]
+    elif ref_model is not None and ref_model.sample:
+        primary = [n for n in samples.get(ref_model.sample).primary_outputs if n in all_names]
+        if primary:
+            judged = set(primary)
     ref_joined = {n: _join([o[n] for o in ref_out]) for n in names}
 
     rows: list[dict[str, Any]] = []
@@ -298,6 +356,8 @@ def outputs(
                 neighbours = neighbour_agreement(r, c)
             stats.update({"top1": top1, "topk": topk, "neighbours": neighbours})
             ok, reason = verdict(kind, stats, tol)
+            if name not in judged:
+                reason = f"not judged ({'; '.join(x for x in [reason] if x) or 'reported only'})"
             rows.append(
                 {
                     "candidate": runner.label,
@@ -315,6 +375,7 @@ def outputs(
                     "topk": topk,
                     "neighbours": neighbours,
                     "passed": ok,
+                    "judged": name in judged,
                     "reason": reason,
                 }
             )
@@ -327,4 +388,6 @@ def outputs(
         tolerances=used_tols,
         notes=notes,
         abs_errors=abs_errors,
+        dims=used_dims,
+        input_notes=input_notes,
     )

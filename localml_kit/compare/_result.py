@@ -29,6 +29,7 @@ COLUMNS = (
     "topk",
     "neighbours",
     "passed",
+    "judged",
     "reason",
 )
 SUMMARY = (
@@ -67,11 +68,19 @@ class Comparison:
     tolerances: dict[str, dict] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)
     abs_errors: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    dims: dict[str, int] = field(default_factory=dict)
+    input_notes: list[str] = field(default_factory=list)
+
+    def _judged(self) -> pd.DataFrame:
+        if "judged" not in self.table:
+            return self.table
+        return self.table[self.table["judged"].astype(bool)]
 
     @property
     def passed(self) -> bool:
-        """True when every candidate passes on every output."""
-        return bool(self.table["passed"].all()) if len(self.table) else True
+        """True when every candidate passes on every judged output."""
+        table = self._judged()
+        return bool(table["passed"].all()) if len(table) else True
 
     def verdicts(self) -> dict[str, bool]:
         """Pass or fail per candidate (all of its outputs pass).
@@ -82,8 +91,8 @@ class Comparison:
         """
         return {
             str(k): bool(v)
-            for k, v in self.table.groupby("candidate", sort=False)["passed"].all().items()
-        }
+            for k, v in self._judged().groupby("candidate", sort=False)["passed"].all().items()
+        } | {str(c): True for c in self.candidates if c not in set(self._judged()["candidate"])}
 
     def summary(self) -> pd.DataFrame:
         """The main columns only."""
@@ -96,6 +105,8 @@ class Comparison:
             "reference": self.reference,
             "candidates": self.candidates,
             "inputs": self.inputs,
+            "dims": self.dims,
+            "input_notes": self.input_notes,
             "passed": self.passed,
             "verdicts": self.verdicts(),
             "tolerances": self.tolerances,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,56 +19,27 @@ from typing import Any
 
 import numpy as np
 
-from localml_kit import errors
+from localml_kit import _proc, errors, models, providers
 
 Feeds = Mapping[str, np.ndarray]
 Outputs = dict[str, np.ndarray] | list[np.ndarray]
 
-_INT8_OPS = {
-    "DynamicQuantizeLinear",
-    "MatMulInteger",
-    "QuantizeLinear",
-    "DequantizeLinear",
-    "QLinearMatMul",
-    "QLinearConv",
-    "ConvInteger",
-    "DynamicQuantizeMatMul",
-    "QAttention",
-    "QGemm",
-}
-_INT4_OPS = {"MatMulNBits", "GatherBlockQuantized"}
-CPU = "CPUExecutionProvider"
+CPU = providers.CPU
 
 
-def onnx_precision(path: str | os.PathLike[str]) -> str:
+def onnx_precision(path: str | os.PathLike[str] | models.ModelRef) -> str:
     """The storage precision an ONNX file's operators and weights show: int4, int8, fp16 or fp32.
 
     Example:
         >>> onnx_precision("all-minilm-l6-v2.int8.onnx")  # doctest: +SKIP
         'int8'
     """
-    import onnx
-
+    if isinstance(path, models.ModelRef):
+        return path.precision
     try:
-        proto = onnx.load(os.fspath(path), load_external_data=False)
-    except Exception:  # not readable here: the session will say why
+        return models.read_io(path).precision
+    except errors.ModelFormatError:  # not readable here: the session will say why
         return "fp32"
-    bits = set()
-    ops = set()
-    for node in proto.graph.node:
-        ops.add(node.op_type)
-        if node.op_type == "MatMulNBits":
-            bits |= {a.i for a in node.attribute if a.name == "bits"} or {4}
-    if ops & _INT4_OPS:
-        return "int4" if 4 in bits or not bits else "int8"
-    if ops & _INT8_OPS:
-        return "int8"
-    counts: dict[int, int] = {}
-    for init in proto.graph.initializer:
-        n = int(np.prod(init.dims)) if init.dims else 1
-        counts[init.data_type] = counts.get(init.data_type, 0) + n
-    fp16 = counts.get(onnx.TensorProto.FLOAT16, 0)
-    return "fp16" if fp16 > counts.get(onnx.TensorProto.FLOAT, 0) else "fp32"
 
 
 _ORT_TYPES = {
@@ -99,6 +70,7 @@ class Runner:
     inputs: dict[str, str] = field(default_factory=dict)
     outputs: list[str] | None = None
     notes: list[str] = field(default_factory=list)
+    model: models.ModelRef | None = None
 
     def prepare(self, feeds: Feeds) -> dict[str, np.ndarray]:
         """The feeds this runner takes: missing ones raise InputError; floats are cast to its dtype."""
@@ -158,15 +130,21 @@ def _session_runner(session: Any, label: str, precision: str) -> Runner:
 
 
 def onnx_runner(
-    model: str | os.PathLike[str],
+    model: str | os.PathLike[str] | models.ModelRef,
     *,
-    provider: str = CPU,
+    provider: str | None = None,
     label: str | None = None,
     precision: str | None = None,
     threads: int | None = None,
     provider_options: Mapping[str, Any] | None = None,
+    timeout_s: float | None = None,
 ) -> Runner:
     """A runner for an ONNX model on a provider: here, or in a provider environment's Python.
+
+    ``provider`` defaults to the one the reference names (``model.onnx@openvino``),
+    else the CPU provider. With ``timeout_s`` the model runs in a child process
+    that is killed when it takes longer, so a hanging model raises
+    :class:`~localml_kit.errors.ChildTimeoutError` instead of freezing the caller.
 
     Example:
         >>> r = onnx_runner("digits-mlp")  # doctest: +SKIP
@@ -175,52 +153,58 @@ def onnx_runner(
     """
     import onnxruntime as ort
 
-    from localml_kit import models
-
-    path = models.resolve(model).path
-    text = os.fspath(model)
-    label = label or (text if not Path(text).exists() else path.name)
-    precision = precision or onnx_precision(path)
-    if provider in ort.get_available_providers():
+    ref = models.resolve(model).require_onnx("comparing outputs")
+    provider = providers.resolve(provider) if provider else ref.provider_name
+    label = label or ref.label
+    precision = precision or onnx_precision(ref)
+    here = provider in ort.get_available_providers()
+    if here and timeout_s is None:
         chain: list[Any] = [(provider, dict(provider_options or {}))]
         if provider != CPU:
             chain.append(CPU)
         try:
-            session = ort.InferenceSession(str(path), _session_options(threads), providers=chain)
+            session = ort.InferenceSession(
+                str(ref.path), _session_options(threads), providers=chain
+            )
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
             raise errors.ModelFormatError(
-                f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0][:300]}"
+                f"ONNX Runtime cannot load {ref.path}: {str(exc).splitlines()[0][:300]}"
             ) from exc
-        return _session_runner(session, label, precision)
-    from localml_kit import envs
+        runner = _session_runner(session, label, precision)
+        runner.model = ref
+        return runner
+    if here:
+        python = sys.executable
+    else:
+        from localml_kit import envs
 
-    env = envs.find(provider)
-    if env is None:
-        from localml_kit import hardware
-
-        package = hardware.PROVIDER_PACKAGES.get(provider, "")
-        hint = (
-            " Run `localml-kit envs create openvino` to make an environment that serves it."
-            if provider == "OpenVINOExecutionProvider"
-            else (f" It ships in the {package} package." if package else "")
-        )
-        raise errors.ProviderUnavailableError(
-            f"{provider} is not available in this ONNX Runtime "
-            f"({', '.join(ort.get_available_providers())}) nor in a provider environment.{hint}"
-        )
+        env = envs.find(provider)
+        if env is None:
+            package = providers.PACKAGES.get(provider, "")
+            hint = (
+                " Run `localml-kit envs create openvino` to make an environment that serves it."
+                if provider == "OpenVINOExecutionProvider"
+                else (f" It ships in the {package} package." if package else "")
+            )
+            raise errors.ProviderUnavailableError(
+                f"{provider} is not available in this ONNX Runtime "
+                f"({', '.join(ort.get_available_providers())}) nor in a provider environment.{hint}"
+            )
+        python = env.python
     return env_runner(
-        path,
-        python=env.python,
+        ref,
+        python=python,
         provider=provider,
         label=label,
         precision=precision,
         threads=threads,
         provider_options=provider_options,
+        timeout=timeout_s if timeout_s is not None else 600,
     )
 
 
 def env_runner(
-    model: str | os.PathLike[str],
+    model: str | os.PathLike[str] | models.ModelRef,
     *,
     python: str,
     provider: str,
@@ -230,23 +214,14 @@ def env_runner(
     provider_options: Mapping[str, Any] | None = None,
     timeout: float = 600,
 ) -> Runner:
-    """A runner that runs the model in another Python's ONNX Runtime (inputs and outputs as npz)."""
-    import onnx
+    """A runner that runs the model in a child Python's ONNX Runtime (inputs and outputs as npz).
 
-    proto = onnx.load(os.fspath(model), load_external_data=False)
-    elem = {
-        onnx.TensorProto.FLOAT: "float32",
-        onnx.TensorProto.FLOAT16: "float16",
-        onnx.TensorProto.INT64: "int64",
-        onnx.TensorProto.INT32: "int32",
-    }
-    inits = {i.name for i in proto.graph.initializer}
-    inputs = {
-        v.name: elem.get(v.type.tensor_type.elem_type, "")
-        for v in proto.graph.input
-        if v.name not in inits
-    }
-    names = [o.name for o in proto.graph.output]
+    The child is killed after ``timeout`` seconds per call.
+    """
+    ref = models.resolve(model)
+    io = ref.io
+    inputs = {s.name: s.dtype for s in io.inputs}
+    names = [o.name for o in io.outputs]
     worker = Path(__file__).with_name("_env_worker.py")
 
     def call(batches: list[dict[str, np.ndarray]]) -> list[Outputs]:
@@ -257,7 +232,7 @@ def env_runner(
             }
             np.savez(t / "in.npz", **arrays)
             job = {
-                "model": os.fspath(model),
+                "model": str(ref.path),
                 "provider": provider,
                 "provider_options": dict(provider_options or {}),
                 "threads": threads,
@@ -266,22 +241,24 @@ def env_runner(
                 "record": str(t / "record.json"),
             }
             (t / "job.json").write_text(json.dumps(job))
+            where = "this Python" if python == sys.executable else python
             try:
-                proc = subprocess.run(
+                _proc.run(
                     [python, str(worker), str(t / "job.json")],
-                    capture_output=True,
-                    text=True,
+                    what=f"{label} on {providers.short_name(provider)} in {where}",
                     timeout=timeout,
                 )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise errors.EnvironmentNotReadyError(
-                    f"could not run {label} with {python}: {exc}"
+            except errors.ChildTimeoutError as exc:
+                raise errors.ChildTimeoutError(
+                    f"{label} did not finish within {timeout:g} s on "
+                    f"{providers.short_name(provider)} and was stopped: the model may hang on "
+                    "these inputs. Give it more time (timeout_s=) or smaller inputs.",
+                    cli=f"{label} did not finish within {timeout:g} s on "
+                    f"{providers.short_name(provider)} and was stopped: the model may hang on "
+                    "these inputs. Give it more time (--timeout) or smaller inputs (--batch, --dims).",
                 ) from exc
-            if proc.returncode != 0:
-                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                raise errors.ProviderUnavailableError(
-                    f"{label} failed in {python} on {provider}: {last[:300]}"
-                )
+            except errors.ChildProcessFailedError as exc:
+                raise errors.ProviderUnavailableError(str(exc)) from exc
             record = json.loads((t / "record.json").read_text())
             if record["providers"][0] != provider:
                 note = f"ran on {record['providers'][0]}, not {provider}"
@@ -294,7 +271,12 @@ def env_runner(
                 out[int(index)][name] = data[key]
             return out
 
-    runner = Runner(label, precision, f"onnx@{provider} ({python})", call, inputs, names)
+    kind = (
+        "onnx (child process)"
+        if python == sys.executable and provider == CPU
+        else (f"onnx@{provider} ({python})")
+    )
+    runner = Runner(label, precision, kind, call, inputs, names, model=ref)
     return runner
 
 
@@ -396,15 +378,6 @@ def recorded_runner(
     return Runner(label, precision, "recorded outputs", call, outputs=list(batches[0]))
 
 
-def _looks_like_provider(text: str) -> str | None:
-    from localml_kit import profile
-
-    try:
-        return profile.resolve_provider(text)
-    except errors.UnknownProviderError:
-        return None
-
-
 def split_provider(text: str) -> tuple[str, str | None]:
     """``"model.onnx@openvino"`` -> ``("model.onnx", "OpenVINOExecutionProvider")``; no @: None.
 
@@ -412,15 +385,16 @@ def split_provider(text: str) -> tuple[str, str | None]:
         >>> split_provider("digits-mlp@cpu")
         ('digits-mlp', 'CPUExecutionProvider')
     """
-    head, sep, tail = text.rpartition("@")
-    if sep and head and not Path(text).exists():
-        provider = _looks_like_provider(tail)
-        if provider is not None:
-            return head, provider
-    return text, None
+    return models.split_provider(text)
 
 
-def as_runner(obj: Any, *, label: str | None = None, precision: str | None = None) -> Runner:
+def as_runner(
+    obj: Any,
+    *,
+    label: str | None = None,
+    precision: str | None = None,
+    timeout_s: float | None = None,
+) -> Runner:
     """Turn anything comparable into a Runner (see the module docstring for the forms).
 
     Example:
@@ -429,26 +403,28 @@ def as_runner(obj: Any, *, label: str | None = None, precision: str | None = Non
     """
     if isinstance(obj, Runner):
         return obj
-    if isinstance(obj, str | os.PathLike):
-        text, provider = split_provider(os.fspath(obj))
-        return onnx_runner(
-            text, provider=provider or CPU, label=label or os.fspath(obj), precision=precision
-        )
     if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[1], str):
-        from localml_kit import profile
-
-        provider = profile.resolve_provider(obj[1])
-        model: Any = obj[0]
-        path: Any = getattr(model, "path", model)
-        base = getattr(model, "label", None) or os.fspath(path)
+        provider = providers.resolve(obj[1])  # an unknown name fails before the model is read
+        base = models.as_ref(obj[0])
+        if base is None:
+            raise errors.ModelFormatError(
+                f"cannot run {type(obj[0]).__name__} on a provider: give a model path, a sample "
+                "name or a Variant with (model, provider)."
+            )
+        ref = base.with_provider(provider)
         return onnx_runner(
-            path,
-            provider=provider,
-            label=label or f"{base}@{profile.short_name(provider)}",
-            precision=precision or getattr(model, "precision", None),
+            ref,
+            label=label or f"{base.label}@{providers.short_name(ref.provider_name)}",
+            precision=precision or getattr(obj[0], "precision", None),
+            timeout_s=timeout_s,
         )
-    if hasattr(obj, "path") and hasattr(obj, "method") and hasattr(obj, "precision"):
-        return onnx_runner(obj.path, label=label or obj.label, precision=precision or obj.precision)
+    ref = models.as_ref(obj, label=label)
+    if ref is not None:
+        return onnx_runner(
+            ref,
+            precision=precision or getattr(obj, "precision", None),
+            timeout_s=timeout_s,
+        )
     if type(obj).__name__ == "InferenceSession" and hasattr(obj, "get_outputs"):
         path = getattr(obj, "_model_path", None)
         return _session_runner(

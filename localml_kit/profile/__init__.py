@@ -111,7 +111,9 @@ def make_inputs(
     """
     from localml_kit.inputs import inputs_for
 
-    feeds = inputs_for(model, batch=batch, dims=dims, vocab_size=vocab_size, seed=seed, synthetic=True)
+    feeds = inputs_for(
+        model, batch=batch, dims=dims, vocab_size=vocab_size, seed=seed, synthetic=True
+    )
     return feeds.arrays
 
 

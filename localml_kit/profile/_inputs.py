@@ -8,7 +8,15 @@ from pathlib import Path
 from localml_kit.inputs import check, fit_batch, resolve_shapes, synthesize
 from localml_kit.models import InputSpec, read_io
 
-__all__ = ["InputSpec", "check", "fit_batch", "is_genai_folder", "read_specs", "resolve_shapes", "synthesize"]
+__all__ = [
+    "InputSpec",
+    "check",
+    "fit_batch",
+    "is_genai_folder",
+    "read_specs",
+    "resolve_shapes",
+    "synthesize",
+]
 
 
 def read_specs(model: str | os.PathLike[str]) -> tuple[list[InputSpec], dict[str, str]]:

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from localml_kit import envs, errors, hardware, models, samples
 from localml_kit.inputs import Feeds, inputs_for
 from localml_kit.inputs import given as given_inputs
-from localml_kit.profile import _inputs, _trace
+from localml_kit.profile import _trace
 from localml_kit.profile._plan import GPU_PROVIDERS, Configuration, Plan, short_name
 from localml_kit.profile._result import ProfileResult, frame
 

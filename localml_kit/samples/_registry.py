@@ -53,6 +53,8 @@ class Sample:
     same sha256: the fallback when the package index cannot be reached.
     ``inputs`` names a function in ``_inputs`` that makes realistic example
     inputs for the model (profiling and comparisons use it); empty for none.
+    ``primary_outputs`` are the outputs a comparison's verdict judges (the
+    others are reported, not failed on); empty: every output.
     """
 
     name: str
@@ -70,6 +72,7 @@ class Sample:
     recipe: int = 1
     tags: tuple[str, ...] = field(default=())
     inputs: str = ""
+    primary_outputs: tuple[str, ...] = ()
 
     @property
     def default_variant(self) -> str:
@@ -202,6 +205,7 @@ REGISTRY: tuple[Sample, ...] = (
         build_requires=_BUILD_TORCH,
         tags=("embeddings", "bert"),
         inputs="minilm_sentences",
+        primary_outputs=("sentence_embedding",),
     ),
     Sample(
         name="ppocr-v4-det",
