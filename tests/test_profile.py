@@ -559,7 +559,9 @@ def test_cli_profile_unavailable_provider_exits_1(
     ("extra", "needle"),
     [
         (["--providers", "cpu,gpu9"], "unknown execution provider 'gpu9'"),
-        (["--dims", "seq=0", "--synthetic"], "--dims and --batch take positive integers"),
+        (["--dims", "seq=0", "--synthetic"], "argument --dims: dim 'seq': 0 is out of range"),
+        (["--batch", "0"], "argument --batch: a batch size must be between 1"),
+        (["--threads", "100000"], "argument --threads: threads must be between 1 and 1,024"),
         (["--dims", "seq=eight"], "dim 'seq': 'eight' is not an integer"),
     ],
 )

@@ -702,7 +702,7 @@ def test_cli_fetch_of_an_unknown_id_offline_is_one_error_line(
     ("argv", "message"),
     [
         (["zoo", "search", "--sort", "stars"], "error: cannot sort by 'stars'"),
-        (["zoo", "search", "--limit", "0"], "error: limit must be 1 or more"),
+        (["zoo", "search", "--limit", "0"], "error: argument --limit: the value must be between 1"),
         (["zoo", "fetch", "x", "--source", "nowhere"], "error: no model source 'nowhere'"),
         (["zoo", "fetch", "ghost", "--source", "ollama"], "error: ollama: no model 'ghost:latest'"),
     ],

@@ -7,16 +7,19 @@ import json
 
 import pandas as pd
 
+from localml_kit.cli._common import positive_int, safe
 from localml_kit.zoo._card import _human
 from localml_kit.zoo._table import optional_int
 
+NAME = "zoo"
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
     from localml_kit.zoo._search import SOURCES
     from localml_kit.zoo._source import SORTS
 
     zoo = sub.add_parser(
-        "zoo", help="find models (Hub, ONNX Model Zoo, caches, stores) and fetch them"
+        NAME, help="find models (Hub, ONNX Model Zoo, caches, stores) and fetch them"
     )
     zoo_sub = zoo.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")
     search = zoo_sub.add_parser(
@@ -33,7 +36,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     search.add_argument("--task", default=None, help="e.g. text-generation, feature-extraction")
     search.add_argument("--format", default=None, help="e.g. onnx, gguf, safetensors")
-    search.add_argument("--limit", type=int, default=50, help="at most this many per source")
+    search.add_argument(
+        "--limit", type=positive_int, default=50, help="at most this many per source"
+    )
     search.add_argument("--sort", default="downloads", help=f"one of {', '.join(SORTS)}")
     search.add_argument("--json", action="store_true", help="print JSON instead of a table")
     fetch = zoo_sub.add_parser("fetch", help="get a model onto this machine; prints its path")
@@ -93,11 +98,11 @@ def run(args: argparse.Namespace) -> int:
         table = table.astype(object)
         table["size"] = [_human(optional_int(v)) or "-" for v in table["size"]]
         table["params"] = [_params(optional_int(v)) or "-" for v in table["params"]]
-        print(table.to_string(index=False, na_rep="-"))
+        print(safe(table.to_string(index=False, na_rep="-")))
     else:
         print("no models found")
     for note in result.notes:
-        print(f"note: {note}")
+        print(f"note: {safe(note)}")
     return 0
 
 

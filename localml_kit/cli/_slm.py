@@ -5,12 +5,42 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+
+from localml_kit.cli._common import (
+    check_writable,
+    count_int,
+    positive_int,
+    safe,
+    threads_int,
+    write_text,
+)
+
+NAME = "slm"
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"top-p is a probability in (0, 1], not {text}")
+    return value
+
+
+def _temperature(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"the temperature must be above 0 (and sane), not {text}")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
     slm = sub.add_parser(
-        "slm", help="chat with a small language model on this machine; benchmark it"
+        NAME, help="chat with a small language model on this machine; benchmark it"
     )
     slm_sub = slm.add_subparsers(dest="slm_command", required=True, metavar="ACTION")
     chat = slm_sub.add_parser(
@@ -22,25 +52,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="a sample name[:onnx-int8|onnx-fp32], an ONNX Runtime GenAI folder, a .gguf or HF folder",
     )
     chat.add_argument("--prompt", default=None, help="answer this one prompt and exit")
-    chat.add_argument("--max-tokens", type=int, default=256, help="new tokens per reply")
-    chat.add_argument("--threads", type=int, default=None, help="intra-op threads")
+    chat.add_argument("--max-tokens", type=positive_int, default=256, help="new tokens per reply")
+    chat.add_argument("--threads", type=threads_int, default=None, help="intra-op threads")
     chat.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    chat.add_argument("--temperature", type=float, default=0.7)
-    chat.add_argument("--top-p", type=float, default=0.9)
-    chat.add_argument("--top-k", type=int, default=50)
+    chat.add_argument("--temperature", type=_temperature, default=0.7, help="> 0 (0.7)")
+    chat.add_argument("--top-p", type=_probability, default=0.9, help="in (0, 1] (0.9)")
+    chat.add_argument("--top-k", type=count_int, default=50, help=">= 0; 0 means no limit (50)")
     chat.add_argument("--stats", action="store_true", help="print each reply's stats on stderr")
     bench = slm_sub.add_parser(
         "bench", help="decode tok/s, first token, peak RSS and fidelity per precision"
     )
     bench.add_argument("--model", default="smollm2-135m-instruct", help="a language-model sample")
-    bench.add_argument("--max-tokens", type=int, default=128)
-    bench.add_argument("--threads", type=int, default=2)
+    bench.add_argument("--max-tokens", type=positive_int, default=128)
+    bench.add_argument("--threads", type=threads_int, default=2)
     bench.add_argument(
         "--precisions",
         default="gguf,int4,int8,fp32",
         help="comma-separated: gguf (the GGUF's own blocks),int4,int8,fp32",
     )
-    bench.add_argument("--repeats", type=int, default=1, help="runs per engine (medians)")
+    bench.add_argument("--repeats", type=positive_int, default=1, help="runs per engine (medians)")
     bench.add_argument(
         "--no-spinning", action="store_true", help="let ONNX Runtime's threads sleep between ops"
     )
@@ -54,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from localml_kit import slm
 
     if args.slm_command == "bench":
+        out = check_writable(args.json_out, "--json")
         table = slm.bench(
             args.model,
             tuple(p.strip() for p in args.precisions.split(",") if p.strip()),
@@ -64,10 +95,9 @@ def run(args: argparse.Namespace) -> int:
             spinning=not args.no_spinning,
         )
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        if args.json_out:
-            Path(args.json_out).write_text(
-                json.dumps(json.loads(table.to_json(orient="records")), indent=2)
-            )
+        if out is not None:
+            text = json.dumps(json.loads(table.to_json(orient="records")), indent=2)
+            write_text(out, text, "--json")
         return 0
 
     chat = slm.Chat(args.model, threads=args.threads)
@@ -89,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     if args.prompt is not None:
         answer(args.prompt)
         return 0
-    print(f"chatting with {chat.path} (empty line or Ctrl-D to end)", file=sys.stderr)
+    print(f"chatting with {safe(chat.path)} (empty line or Ctrl-D to end)", file=sys.stderr)
     while True:
         try:
             prompt = input("> ")
