@@ -185,6 +185,12 @@ def read_io(path: str | os.PathLike[str]) -> ModelIO:
             f"{text} is not a readable ONNX model ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:200] if str(exc) else 'no detail'})."
         ) from exc
+    if not proto.ir_version or not proto.HasField("graph"):
+        raise errors.ModelFormatError(
+            f"{text} is not an ONNX model: it is empty or holds no graph"
+            f" ({os.path.getsize(text) if os.path.isfile(text) else 0} bytes). Export or "
+            "download it again."
+        )
     graph = proto.graph
     tables = {init.name: list(init.dims) for init in graph.initializer}
     bounds: dict[str, int] = {}

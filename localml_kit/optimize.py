@@ -224,6 +224,13 @@ _ML_OPS = frozenset(
         "OneHotEncoder",
     }
 )
+_TRY_INSTEAD_CLI = {
+    "int8": "try --fp16, or quantize the float part of the model on its own",
+    "int8-static": "try --int8 (dynamic) or --fp16",
+    "int4": "try --int8 or --fp16",
+    "fp16": "try --int8",
+    "graph": "try a lower level (--graph basic) or leave the model as it is",
+}
 _TRY_INSTEAD = {
     "int8": "try --fp16 or --int4, or op_types=['MatMul'] to quantize the matrix products only",
     "int8-static": "try fewer op_types (e.g. ['MatMul']) or same-shaped calibration inputs",
@@ -245,21 +252,20 @@ def _tool_errors(src: Path, out: Path, method: str) -> Iterator[None]:
     except Exception as exc:  # the tools raise RuntimeError, ValueError, KeyError, ORT's own...
         with contextlib.suppress(OSError):
             out.unlink()
-        detail = " ".join(str(exc).split())[:240] or type(exc).__name__
-        ops = sorted(
-            {op for op in models.read_io(src).op_types}
-            - {"MatMul", "Gemm", "Conv", "Add", "Relu", "Mul"}
-        )
-        custom = [op for op in ops if op in _ML_OPS]
-        why = (
-            f" It holds classic-ML (ai.onnx.ml) operators ({', '.join(custom)}) that the "
-            "tool does not convert."
-            if custom
-            else ""
-        )
+        detail = " ".join(str(exc).split())[:160] or type(exc).__name__
+        custom = sorted(models.read_io(src).op_types & _ML_OPS)
+        if custom:
+            why = (
+                f"it holds classic-ML (ai.onnx.ml) operators ({', '.join(custom)}) that "
+                f"ONNX Runtime's {method} tool does not handle ({type(exc).__name__}: {detail})"
+            )
+        else:
+            why = f"ONNX Runtime's {method} tool failed ({type(exc).__name__}: {detail})"
         raise errors.ModelFormatError(
-            f"{method} failed on {src.name}: {type(exc).__name__}: {detail}.{why} "
-            f"Nothing was written; {_TRY_INSTEAD.get(method, 'try another method')}."
+            f"cannot make the {method} variant of {src.name}: {why}. Nothing was written; "
+            f"{_TRY_INSTEAD.get(method, 'try another method')}.",
+            cli=f"cannot make the {method} variant of {src.name}: {why}. Nothing was written; "
+            f"{_TRY_INSTEAD_CLI.get(method, 'try another method')}.",
         ) from exc
 
 
