@@ -40,6 +40,7 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check localml_kit tests benchmarks
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 test: samples browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -209,13 +209,13 @@ def resolve_shapes(
             f"{what} Pass dims={{{example}}}.{extra}",
             cli=f"{what} Pass --dims {_flags({k: '' for k in unresolved})}.{extra}",
         )
-    for name, shape in shapes.items():
-        count = int(np.prod(shape, dtype=np.float64)) if shape else 1
+    for name, made in shapes.items():
+        count = int(np.prod(made, dtype=np.float64)) if made else 1
         if count > MAX_ELEMENTS:
             raise errors.InputError(
-                f"input {name!r} would hold {count:,} values ({'x'.join(map(str, shape))}): "
+                f"input {name!r} would hold {count:,} values ({'x'.join(map(str, made))}): "
                 f"more than the {MAX_ELEMENTS:,} the kit makes up. Give a smaller batch or dims.",
-                cli=f"input {name!r} would hold {count:,} values ({'x'.join(map(str, shape))}): "
+                cli=f"input {name!r} would hold {count:,} values ({'x'.join(map(str, made))}): "
                 f"more than the {MAX_ELEMENTS:,} the kit makes up. Give a smaller --batch or --dims.",
             )
     return shapes, _dims(specs, shapes), notes

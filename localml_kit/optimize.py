@@ -42,7 +42,7 @@ import numpy as np
 
 from localml_kit import compare as _compare
 from localml_kit import config, errors, models, providers
-from localml_kit.inputs import inputs_for
+from localml_kit.inputs import Feeds, inputs_for
 
 __all__ = [
     "METHODS",
@@ -331,9 +331,11 @@ def _finish(
     if inputs is None and not do_compare:
         return variant
     try:
-        feeds = inputs
-        if feeds is None:
-            feeds = inputs_for(source_ref, batch=check.batch, dims=check.dims)
+        feeds: _compare.Inputs | Feeds = (
+            inputs
+            if inputs is not None
+            else inputs_for(source_ref, batch=check.batch, dims=check.dims)
+        )
     except errors.LocalMLError as exc:
         variant.notes.append(f"not compared: no inputs for {source_ref.text} ({exc})")
         return variant
@@ -368,7 +370,7 @@ def _preprocess(src: Path, tmp: Path, notes: list[str]) -> Path:
 
 
 def quantize_int8(
-    model: str | os.PathLike[str],
+    model: str | os.PathLike[str] | models.ModelRef,
     output: str | os.PathLike[str] | None = None,
     *,
     per_channel: bool = True,
@@ -448,7 +450,7 @@ class _Reader:
 
 
 def quantize_int8_static(
-    model: str | os.PathLike[str],
+    model: str | os.PathLike[str] | models.ModelRef,
     calibration_inputs: _compare.Inputs,
     output: str | os.PathLike[str] | None = None,
     *,
@@ -488,11 +490,12 @@ def quantize_int8_static(
     }
     if method not in methods:
         raise errors.ConfigError(f"calibration method {method!r}: use one of {', '.join(methods)}.")
-    feeds = (
-        [dict(calibration_inputs)]
-        if isinstance(calibration_inputs, Mapping)
-        else [dict(f) for f in calibration_inputs]
-    )
+    if isinstance(calibration_inputs, Feeds):
+        feeds = [dict(calibration_inputs.arrays)]
+    elif isinstance(calibration_inputs, Mapping):
+        feeds = [dict(calibration_inputs)]
+    else:
+        feeds = [dict(f) for f in calibration_inputs]
     if not feeds:
         raise errors.InputError("calibration_inputs is empty; give at least one dict of arrays.")
     ref, base = _source(model)
@@ -543,7 +546,7 @@ def quantize_int8_static(
 
 
 def quantize_int4(
-    model: str | os.PathLike[str],
+    model: str | os.PathLike[str] | models.ModelRef,
     output: str | os.PathLike[str] | None = None,
     *,
     block_size: int = 32,
@@ -609,7 +612,7 @@ def quantize_int4(
 
 
 def to_fp16(
-    model: str | os.PathLike[str],
+    model: str | os.PathLike[str] | models.ModelRef,
     output: str | os.PathLike[str] | None = None,
     *,
     keep_io_types: bool = True,
@@ -668,7 +671,7 @@ def to_fp16(
 
 
 def optimize_graph(
-    model: str | os.PathLike[str],
+    model: str | os.PathLike[str] | models.ModelRef,
     level: str = "extended",
     output: str | os.PathLike[str] | None = None,
     *,

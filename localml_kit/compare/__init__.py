@@ -95,7 +95,7 @@ __all__ = [
     "verdict",
 ]
 
-Inputs = Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]]
+Inputs = Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]] | Feeds
 _HIST_SAMPLE = 200_000
 
 
@@ -261,8 +261,9 @@ def outputs(
     used_dims: dict[str, int] = {}
     input_notes: list[str] = []
     if inputs is None:
-        made = _default_feeds(ref_model or reference, batch=batch, dims=dims, vocab_size=vocab_size)
-        inputs = made
+        inputs = _default_feeds(
+            ref_model or reference, batch=batch, dims=dims, vocab_size=vocab_size
+        )
     if isinstance(inputs, Feeds):
         feeds_list = [inputs.arrays]
         used_dims = dict(inputs.dims)

@@ -418,10 +418,10 @@ def as_runner(
             precision=precision or getattr(obj[0], "precision", None),
             timeout_s=timeout_s,
         )
-    ref = models.as_ref(obj, label=label)
-    if ref is not None:
+    found = models.as_ref(obj, label=label)
+    if found is not None:
         return onnx_runner(
-            ref,
+            found,
             precision=precision or getattr(obj, "precision", None),
             timeout_s=timeout_s,
         )

@@ -60,7 +60,7 @@ def _is_gguf(path: Path) -> bool:
     return head == _gguf.MAGIC or path.suffix.lower() == ".gguf"
 
 
-def summarize(model: str | os.PathLike[str] | onnx.ModelProto) -> ModelSummary:
+def summarize(model: str | os.PathLike[str] | models.ModelRef | onnx.ModelProto) -> ModelSummary:
     """Summarise an ONNX or GGUF model (a path, a folder with one model, a sample name, or a proto).
 
     Weights are never read: ONNX files are parsed without their tensor payloads
