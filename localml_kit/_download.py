@@ -11,14 +11,13 @@ import hashlib
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from localml_kit import config, errors
+from localml_kit import _proc, config, errors
 
 _CHUNK = 1 << 20
 
@@ -106,8 +105,8 @@ def pip_wheel(requirement: str, filename: str, sha256: str) -> Path:
     with tempfile.TemporaryDirectory(dir=downloads, prefix=".pip-") as tmp:
         cmd[cmd.index("DEST")] = tmp
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        except subprocess.TimeoutExpired as exc:
+            proc = _proc.run(cmd, what=f"pip download {requirement}", timeout=600, check=False)
+        except errors.ChildTimeoutError as exc:
             raise errors.DownloadError(
                 f"pip download {requirement} did not finish in 10 minutes; "
                 "check the network or the package index (LOCALML_PIP_INDEX_URL)."
@@ -234,8 +233,8 @@ def pip_install(
     ]
     cmd += _index_args()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
+        proc = _proc.run(cmd, what=f"pip install {label}", timeout=timeout, check=False)
+    except errors.ChildTimeoutError as exc:
         raise errors.DownloadError(
             f"pip install {label} did not finish in {timeout:.0f} s; check the network "
             "or the package index (LOCALML_PIP_INDEX_URL)."

@@ -23,7 +23,6 @@ import builtins
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -32,7 +31,7 @@ from pathlib import Path
 import filelock
 import pandas as pd
 
-from localml_kit import _download, config, errors
+from localml_kit import _download, _proc, config, errors
 
 __all__ = [
     "RECIPES",
@@ -146,12 +145,17 @@ def query_python(
         "print(json.dumps([o.__version__, o.get_available_providers()]))"
     )
     try:
-        proc = subprocess.run(
-            [os.fspath(python), "-c", code], capture_output=True, text=True, timeout=timeout
+        proc = _proc.run(
+            [python, "-c", code],
+            what=f"the Python {python} (asked for its providers)",
+            timeout=timeout,
+            check=False,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except errors.ChildProcessFailedError as exc:  # not there, not executable
+        raise errors.EnvironmentNotReadyError(str(exc)) from exc
+    except errors.ChildTimeoutError as exc:
         raise errors.EnvironmentNotReadyError(
-            f"could not start {python} to ask for its providers: {exc}"
+            f"{exc}. Check that it is a working Python with onnxruntime installed."
         ) from exc
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -272,11 +276,11 @@ def create(
             shutil.rmtree(folder)
         start = time.perf_counter()
         try:
-            proc = subprocess.run(
+            proc = _proc.run(
                 [sys.executable, "-m", "venv", str(folder)],
-                capture_output=True,
-                text=True,
+                what=f"making a venv in {folder}",
                 timeout=600,
+                check=False,
             )
             if proc.returncode != 0:
                 last = (proc.stderr.strip().splitlines() or ["no output"])[-1]

@@ -436,6 +436,47 @@ def test_result_json_round_trip(tmp_path: Path, dense: Path) -> None:
         ProfileResult.from_json(tmp_path / "other.json")
 
 
+def test_the_row_dataclass_defines_the_columns(dense: Path) -> None:
+    from dataclasses import fields
+
+    from localml_kit.profile import ProfileRow
+
+    table = profile.run(Plan(dense, threads=[1], **FAST), progress=False).table
+    assert list(table.columns) == [f.name for f in fields(ProfileRow)]
+    index = list(table.columns).index("input_shapes")
+    assert list(table.columns)[index : index + 3] == ["input_shapes", "dims", "input_notes"]
+    assert str(table["threads"].dtype) == "Int64" and table["p50_ms"].dtype == float
+    assert str(table["cpu_arena"].dtype) == "boolean" and table.loc[0, "package"] == ""
+    # Rows read back from JSON: unknown keys left out, missing ones empty.
+    old = profile.ProfileResult.from_json(
+        json.dumps(
+            {
+                "kind": "localml-kit profile result",
+                "rows": [{"label": "x", "status": "ok", "new": 1}],
+            }
+        )
+    ).table
+    assert "new" not in old and old.loc[0, "error"] == "" and old.loc[0, "dims"] is None
+
+
+def test_the_worker_gets_the_provider_table_in_its_job(dense: Path) -> None:
+    import onnxruntime as ort
+
+    from localml_kit import providers
+    from localml_kit.profile import _runner, _worker
+
+    plan = Plan(dense, providers=["cpu", "cuda"], optimizations=list(providers.ORT_LEVELS))
+    for cfg in plan.configurations():
+        job = _runner._job(cfg)
+        assert job["gpu_providers"] == list(providers.GPU_PROVIDERS)
+        member = providers.ORT_LEVELS[cfg.optimization]
+        assert job["graph_optimization_level"] == member
+        if hasattr(ort.GraphOptimizationLevel, member):
+            level = _worker.session_options(ort, job).graph_optimization_level
+            assert level == getattr(ort.GraphOptimizationLevel, member)
+    assert not hasattr(_worker, "GPU_PROVIDERS")
+
+
 def test_plots_and_html(dense: Path) -> None:
     import matplotlib
 

@@ -8,7 +8,8 @@ samples until both the minimum count and the minimum time are reached;
 percentiles, throughput, peak memory during load and during runs, which
 provider ran each node (loudly flagging CPU fallback), and the time per
 operator from ONNX Runtime's profiling trace. The result is a
-:class:`ProfileResult` (a DataFrame, JSON, plots).
+:class:`ProfileResult` (a DataFrame, JSON, plots) whose table has one
+:class:`ProfileRow` per configuration (the row's fields are the columns).
 
 Example:
     >>> from localml_kit import profile
@@ -40,7 +41,7 @@ from localml_kit.profile._plan import (
     resolve_provider,
     short_name,
 )
-from localml_kit.profile._result import ProfileResult
+from localml_kit.profile._result import ProfileResult, ProfileRow
 from localml_kit.profile._runner import run, session_memory, summarise_error
 from localml_kit.profile._trace import kernel_events, load_trace, node_providers, operator_times
 
@@ -51,6 +52,7 @@ __all__ = [
     "InputSpec",
     "Plan",
     "ProfileResult",
+    "ProfileRow",
     "check_inputs",
     "default_threads",
     "input_specs",

@@ -6,106 +6,125 @@ import html
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import numpy as np
 import pandas as pd
 
 from localml_kit import errors
 
-# Every row has these columns, in this order.
-COLUMNS: tuple[str, ...] = (
-    "config",
-    "label",
-    "model",
-    "provider",
-    "environment",
-    "threads",
-    "batch",
-    "optimization",
-    "cpu_arena",
-    "spinning",
-    "status",
-    "error",
-    "package",
-    "fallback",
-    "inputs",
-    "input_shapes",
-    "dims",
-    "input_notes",
-    "load_s",
-    "first_run_ms",
-    "warmup",
-    "iterations",
-    "measure_s",
-    "p50_ms",
-    "p90_ms",
-    "p99_ms",
-    "mean_ms",
-    "std_ms",
-    "min_ms",
-    "max_ms",
-    "items_per_s",
-    "baseline_mb",
-    "load_peak_mb",
-    "session_mb",
-    "run_peak_mb",
-    "memory_method",
-    "gpu_name",
-    "gpu_load_peak_mb",
-    "gpu_run_peak_mb",
-    "gpu_memory_method",
-    "session_providers",
-    "nodes",
-    "nodes_on_provider",
-    "nodes_on_cpu",
-    "nodes_run",
-    "cpu_fallback",
-    "top_operators",
-    "operator_ms_per_run",
-    "startup_s",
-    "wall_s",
-    "onnxruntime",
-    "python",
-    "model_path",
-    "provider_options",
-    "latencies_ms",
+_WORKER = {"from": "worker"}  # a measurement the worker reports under the field's name
+
+
+@dataclass(kw_only=True)
+class ProfileRow:
+    """One configuration's row: its fields, in order, are the columns of ``ProfileResult.table``.
+
+    A field's type is its column's dtype: ``int`` -> nullable ``Int64``,
+    ``float`` -> float (NaN when missing), ``bool`` -> nullable boolean, ``str``
+    with a default of ``""`` -> text that is never missing; anything else stays
+    a Python object (``None`` when missing). Measurements are ``None`` for a
+    configuration that did not run.
+
+    Example:
+        >>> row = ProfileRow(config=0, label="m cpu t1", model="m", provider="CPUExecutionProvider",
+        ...                  environment="main", threads=1, status="stopped")
+        >>> frame([row]).loc[0, "status"], list(frame([row]).columns) == list(COLUMNS)
+        ('stopped', True)
+    """
+
+    config: int
+    label: str
+    model: str
+    provider: str
+    environment: str
+    threads: int
+    batch: int | None = None
+    optimization: str | None = None
+    cpu_arena: bool | None = None
+    spinning: bool | None = None
+    status: str = "error"
+    error: str = ""
+    package: str = ""
+    fallback: str = ""
+    inputs: str | None = None
+    input_shapes: str | None = None
+    dims: str | None = None
+    input_notes: str | None = None
+    load_s: float | None = field(default=None, metadata=_WORKER)
+    first_run_ms: float | None = field(default=None, metadata=_WORKER)
+    warmup: int | None = field(default=None, metadata=_WORKER)
+    iterations: int | None = field(default=None, metadata=_WORKER)
+    measure_s: float | None = field(default=None, metadata=_WORKER)
+    p50_ms: float | None = field(default=None, metadata=_WORKER)
+    p90_ms: float | None = field(default=None, metadata=_WORKER)
+    p99_ms: float | None = field(default=None, metadata=_WORKER)
+    mean_ms: float | None = field(default=None, metadata=_WORKER)
+    std_ms: float | None = field(default=None, metadata=_WORKER)
+    min_ms: float | None = field(default=None, metadata=_WORKER)
+    max_ms: float | None = field(default=None, metadata=_WORKER)
+    items_per_s: float | None = None
+    baseline_mb: float | None = field(default=None, metadata=_WORKER)
+    load_peak_mb: float | None = field(default=None, metadata=_WORKER)
+    session_mb: float | None = field(default=None, metadata=_WORKER)
+    run_peak_mb: float | None = field(default=None, metadata=_WORKER)
+    memory_method: str | None = field(default=None, metadata=_WORKER)
+    gpu_name: str | None = field(default=None, metadata=_WORKER)
+    gpu_load_peak_mb: float | None = field(default=None, metadata=_WORKER)
+    gpu_run_peak_mb: float | None = field(default=None, metadata=_WORKER)
+    gpu_memory_method: str | None = field(default=None, metadata=_WORKER)
+    session_providers: list[str] | None = field(default=None, metadata=_WORKER)
+    nodes: int | None = None
+    nodes_on_provider: int | None = None
+    nodes_on_cpu: int | None = None
+    nodes_run: int | None = None
+    cpu_fallback: bool | None = None
+    top_operators: list[dict[str, Any]] | None = None
+    operator_ms_per_run: float | None = None
+    startup_s: float | None = field(default=None, metadata=_WORKER)
+    wall_s: float | None = field(default=None, metadata=_WORKER)
+    onnxruntime: str | None = field(default=None, metadata=_WORKER)
+    python: str | None = None
+    model_path: str | None = None
+    provider_options: dict[str, str] | None = None
+    latencies_ms: list[float] | None = field(default=None, metadata=_WORKER)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as a plain dict, in column order (values are not copied).
+
+        Example:
+            >>> ProfileRow(config=0, label="l", model="m", provider="p", environment="main",
+            ...            threads=1).to_dict()["status"]
+            'error'
+        """
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _kind(hint: Any, default: Any) -> str:
+    """A column's kind from its field's type: "int", "float", "bool", "text" or "object"."""
+    args = [a for a in get_args(hint) if a is not type(None)] or [hint]
+    if len(args) == 1 and args[0] in (int, float, bool):
+        return args[0].__name__
+    if hint is str and default == "":
+        return "text"
+    return "object"
+
+
+_HINTS = get_type_hints(ProfileRow)
+_KINDS: dict[str, str] = {f.name: _kind(_HINTS[f.name], f.default) for f in fields(ProfileRow)}
+
+# Every row has these columns, in this order: ProfileRow's fields.
+COLUMNS: tuple[str, ...] = tuple(_KINDS)
+# The measurements the worker reports under the column's own name.
+WORKER_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(ProfileRow) if f.metadata.get("from") == "worker"
 )
-_NUMERIC = (
-    "load_s",
-    "first_run_ms",
-    "measure_s",
-    "p50_ms",
-    "p90_ms",
-    "p99_ms",
-    "mean_ms",
-    "std_ms",
-    "min_ms",
-    "max_ms",
-    "items_per_s",
-    "baseline_mb",
-    "load_peak_mb",
-    "session_mb",
-    "run_peak_mb",
-    "gpu_load_peak_mb",
-    "gpu_run_peak_mb",
-    "operator_ms_per_run",
-    "startup_s",
-    "wall_s",
-)
-_INTS = (
-    "config",
-    "threads",
-    "batch",
-    "warmup",
-    "iterations",
-    "nodes",
-    "nodes_on_provider",
-    "nodes_on_cpu",
-    "nodes_run",
-)
+_NUMERIC = tuple(c for c, k in _KINDS.items() if k == "float")
+_INTS = tuple(c for c, k in _KINDS.items() if k == "int")
+_BOOLS = tuple(c for c, k in _KINDS.items() if k == "bool")
+_TEXT = tuple(c for c, k in _KINDS.items() if k == "text")
 SUMMARY = (
     "label",
     "status",
@@ -122,29 +141,29 @@ SUMMARY = (
 )
 
 
-def frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Rows as a DataFrame with the standard columns and dtypes (also used when loading JSON)."""
-    table = pd.DataFrame([dict(r) for r in records], columns=list(COLUMNS))
+def frame(records: Sequence[ProfileRow | Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows as a DataFrame with ProfileRow's columns and dtypes (also used when loading JSON).
+
+    Rows may be :class:`ProfileRow` records or mappings (rows read from JSON);
+    keys that are not columns are left out, missing ones are empty.
+
+    Example:
+        >>> frame([]).columns[:3].tolist()
+        ['config', 'label', 'model']
+    """
+    dicts = [r.to_dict() if isinstance(r, ProfileRow) else dict(r) for r in records]
+    table = pd.DataFrame(dicts, columns=list(COLUMNS))
     for col in _NUMERIC:
         table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
     for col in _INTS:
         table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
-    for col in ("cpu_arena", "spinning", "cpu_fallback"):
+    for col in _BOOLS:
         table[col] = table[col].astype("boolean")
-    for col in ("error", "package", "fallback"):
-        table[col] = table[col].fillna("").astype(str)
-    typed = {
-        *_NUMERIC,
-        *_INTS,
-        "cpu_arena",
-        "spinning",
-        "cpu_fallback",
-        "error",
-        "package",
-        "fallback",
-    }
-    for col in COLUMNS:
-        if col not in typed:
+    for col in _TEXT:
+        values = table[col].astype(object)
+        table[col] = values.where(values.map(_present), "").astype(str)
+    for col, kind in _KINDS.items():
+        if kind == "object":
             values = table[col].astype(object)
             table[col] = values.where(values.map(_present), None)
     return table

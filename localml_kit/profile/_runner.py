@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from localml_kit import envs, errors, hardware, models, samples
+from localml_kit import _proc, envs, errors, hardware, models, providers, samples
 from localml_kit.inputs import Feeds, inputs_for
 from localml_kit.inputs import given as given_inputs
 from localml_kit.profile import _trace
-from localml_kit.profile._plan import GPU_PROVIDERS, Configuration, Plan, short_name
-from localml_kit.profile._result import ProfileResult, frame
+from localml_kit.profile._plan import Configuration, Plan, short_name
+from localml_kit.profile._result import WORKER_FIELDS, ProfileResult, ProfileRow, frame
 
 WORKER = Path(__file__).with_name("_worker.py")
 TOP_OPERATORS = 10
@@ -166,20 +166,32 @@ def _tail(path: Path, n: int = 3) -> str:
     return " | ".join(lines[-n:])
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-        if os.name == "posix":
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            proc.kill()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
+def _job(cfg: Configuration, **keys: Any) -> dict[str, Any]:
+    """A worker's job: the configuration, the parts of the kit's provider table the worker needs
+    (it runs where localml_kit may not be installed), and ``keys``."""
+    return {
+        **cfg.to_dict(),
+        "gpu_providers": list(providers.GPU_PROVIDERS),
+        "graph_optimization_level": providers.ORT_LEVELS[cfg.optimization],
+        **keys,
+    }
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def _run_worker(
     cfg: Configuration, job: dict[str, Any], work: Path, stop: StopFlag | None
 ) -> dict[str, Any]:
-    """Start one worker, wait for it (timeout, stop), and return its result or an error record."""
+    """Start one worker, wait for it (timeout, stop), and return its result or an error record.
+
+    However the wait ends (done, timeout, stop, Ctrl-C), the worker and its process group
+    are gone when this returns or raises, so the caller may remove ``work`` at once.
+    """
     tag = f"c{cfg.index}"
     job_path = work / f"{tag}.job.json"
     job_path.write_text(json.dumps(job))
@@ -190,16 +202,19 @@ def _run_worker(
         env.pop("PYTHONHOME", None)
     started = time.time()
     with stdout.open("w") as out_fh, stderr.open("w") as err_fh:
-        proc = subprocess.Popen(
-            [cfg.python, str(WORKER), str(job_path)],
-            stdout=out_fh,
-            stderr=err_fh,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=os.name == "posix",
-        )
+        try:
+            proc = _proc.start(
+                [cfg.python, WORKER, job_path],
+                what=f"the profiling worker for {cfg.label}",
+                stdout=out_fh,
+                stderr=err_fh,
+                env=env,
+            )
+        except errors.ChildProcessFailedError as exc:
+            return {"status": "error", "error": str(exc), "wall_s": time.time() - started}
+    outcome = None
+    try:
         deadline = time.monotonic() + cfg.timeout_s
-        outcome = None
         while True:
             try:
                 proc.wait(timeout=0.05)
@@ -211,8 +226,9 @@ def _run_worker(
             elif time.monotonic() > deadline:
                 outcome = "timeout"
             if outcome:
-                _kill(proc)
                 break
+    finally:
+        _proc.kill(proc)  # the worker and whatever it started; at once when it already ended
     wall = time.time() - started
     phase = _last_phase(stdout)
     if outcome == "stopped":
@@ -231,12 +247,7 @@ def _run_worker(
     except (OSError, ValueError):
         code = proc.returncode
         if code is not None and code < 0:
-            name = (
-                signal.Signals(-code).name
-                if -code in signal.Signals._value2member_map_
-                else str(-code)
-            )
-            why = f"crashed ({name}) during {phase}"
+            why = f"crashed ({_signal_name(-code)}) during {phase}"
             if -code == getattr(signal, "SIGKILL", 9):
                 why += " (killed: the machine may have run out of memory)"
         else:
@@ -249,81 +260,52 @@ def _run_worker(
     return result
 
 
-def _row(cfg: Configuration, res: Mapping[str, Any], feeds: Feeds | None) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "config": cfg.index,
-        "label": cfg.label,
-        "model": cfg.model,
-        "provider": cfg.provider,
-        "environment": cfg.environment,
-        "threads": cfg.threads,
-        "batch": cfg.batch,
-        "optimization": cfg.optimization,
-        "cpu_arena": cfg.cpu_arena,
-        "spinning": cfg.spinning,
-        "inputs": feeds.source if feeds is not None else "none (model unreadable)",
-        "input_shapes": feeds.shapes_text() if feeds is not None else "",
-        "dims": feeds.dims_text() if feeds is not None else "",
-        "input_notes": "; ".join(feeds.notes) if feeds is not None else "",
-        "python": res.get("python", cfg.python),
-        "model_path": cfg.model_path,
-        "provider_options": {k: str(v) for k, v in cfg.provider_options.items()},
-        "package": "",
-    }
+def _row(cfg: Configuration, res: Mapping[str, Any], feeds: Feeds | None) -> ProfileRow:
     status = str(res.get("status", "error"))
-    row["status"] = status
-    row["error"] = summarise_error(res.get("error"))
-    if status == "unavailable":
-        row["package"] = hardware.PROVIDER_PACKAGES.get(cfg.provider, "")
-    for key in (
-        "load_s",
-        "first_run_ms",
-        "warmup",
-        "iterations",
-        "measure_s",
-        "p50_ms",
-        "p90_ms",
-        "p99_ms",
-        "mean_ms",
-        "std_ms",
-        "min_ms",
-        "max_ms",
-        "baseline_mb",
-        "load_peak_mb",
-        "session_mb",
-        "run_peak_mb",
-        "memory_method",
-        "gpu_name",
-        "gpu_load_peak_mb",
-        "gpu_run_peak_mb",
-        "gpu_memory_method",
-        "session_providers",
-        "latencies_ms",
-        "onnxruntime",
-        "startup_s",
-        "wall_s",
-    ):
-        if key in res:
-            row[key] = res[key]
+    row = ProfileRow(
+        config=cfg.index,
+        label=cfg.label,
+        model=cfg.model,
+        provider=cfg.provider,
+        environment=cfg.environment,
+        threads=cfg.threads,
+        batch=cfg.batch,
+        optimization=cfg.optimization,
+        cpu_arena=cfg.cpu_arena,
+        spinning=cfg.spinning,
+        inputs=feeds.source if feeds is not None else "none (model unreadable)",
+        input_shapes=feeds.shapes_text() if feeds is not None else "",
+        dims=feeds.dims_text() if feeds is not None else "",
+        input_notes="; ".join(feeds.notes) if feeds is not None else "",
+        python=res.get("python", cfg.python),
+        model_path=cfg.model_path,
+        provider_options={k: str(v) for k, v in cfg.provider_options.items()},
+        status=status,
+        error=summarise_error(res.get("error")),
+        package=providers.PACKAGES.get(cfg.provider, "") if status == "unavailable" else "",
+        **{key: res[key] for key in WORKER_FIELDS if key in res},
+    )
     if status == "ok" and res.get("measure_s") and res.get("iterations"):
-        row["items_per_s"] = (cfg.batch or 1) * res["iterations"] / res["measure_s"]
-    message, nodes, on, cpu = _fallback_text(cfg, res.get("assignment"))
-    row.update(nodes=nodes, nodes_on_provider=on, nodes_on_cpu=cpu, fallback=message)
-    row["cpu_fallback"] = bool(cpu) and cfg.provider != "CPUExecutionProvider"
+        row.items_per_s = (cfg.batch or 1) * res["iterations"] / res["measure_s"]
+    message, row.nodes, row.nodes_on_provider, row.nodes_on_cpu = _fallback_text(
+        cfg, res.get("assignment")
+    )
+    row.fallback = message
+    row.cpu_fallback = bool(row.nodes_on_cpu) and cfg.provider != providers.CPU
     notes = []
-    if cfg.provider in GPU_PROVIDERS and status == "ok":
+    if cfg.provider in providers.GPU_PROVIDERS and status == "ok":
         if res.get("gpu_note"):
             notes.append(res["gpu_note"])
         elif not res.get("gpu_run_peak_mb"):
             notes.append("GPU memory did not grow: check that the GPU really ran")
     if notes:
-        row["fallback"] = "; ".join([message, *notes]) if message else "; ".join(notes)
+        row.fallback = "; ".join([message, *notes]) if message else "; ".join(notes)
     trace = res.get("trace")
     if trace:
         try:
             events = _trace.load_trace(trace)
             ops = _trace.operator_times(events, top=TOP_OPERATORS)
-            row["top_operators"] = [
+            row.top_operators = [
                 {
                     "op": str(r["op"]),
                     "provider": short_name(str(r["provider"])) if r["provider"] else "",
@@ -332,9 +314,9 @@ def _row(cfg: Configuration, res: Mapping[str, Any], feeds: Feeds | None) -> dic
                 }
                 for r in ops.to_dict("records")
             ]
-            row["operator_ms_per_run"] = float(ops["ms_per_run"].sum())
+            row.operator_ms_per_run = float(ops["ms_per_run"].sum())
             kernels = _trace.kernel_events(events, skip_first_run=False)
-            row["nodes_run"] = int(kernels["node"].nunique())
+            row.nodes_run = int(kernels["node"].nunique())
             if not res.get("assignment"):
                 # Older runtimes: fall back to the trace for where nodes ran.
                 placed = _trace.node_providers(events)
@@ -344,11 +326,12 @@ def _row(cfg: Configuration, res: Mapping[str, Any], feeds: Feeds | None) -> dic
                     entry = counts.setdefault(placed[node], {"nodes": 0, "ops": {}})
                     entry["nodes"] += 1
                     entry["ops"][op] = entry["ops"].get(op, 0) + 1
-                message, nodes, on, cpu = _fallback_text(cfg, counts)
-                row.update(nodes=nodes, nodes_on_provider=on, nodes_on_cpu=cpu, fallback=message)
-                row["cpu_fallback"] = bool(cpu) and cfg.provider != "CPUExecutionProvider"
+                row.fallback, row.nodes, row.nodes_on_provider, row.nodes_on_cpu = _fallback_text(
+                    cfg, counts
+                )
+                row.cpu_fallback = bool(row.nodes_on_cpu) and cfg.provider != providers.CPU
         except (OSError, ValueError, KeyError) as exc:
-            row["error"] = f"operator trace unreadable: {exc}"
+            row.error = f"operator trace unreadable: {exc}"
         finally:
             with contextlib.suppress(OSError):
                 Path(trace).unlink()
@@ -408,14 +391,14 @@ def session_memory(
     with tempfile.TemporaryDirectory(prefix="localml-sessions-") as tmp:
         work = Path(tmp)
         np.savez(work / "inputs.npz", **feeds)  # type: ignore[arg-type]
-        job = {
-            **cfg.to_dict(),
-            "mode": "sessions",
-            "count": int(count),
-            "model": cfg.model_path,
-            "inputs": str(work / "inputs.npz"),
-            "output": str(work / "result.json"),
-        }
+        job = _job(
+            cfg,
+            mode="sessions",
+            count=int(count),
+            model=cfg.model_path,
+            inputs=str(work / "inputs.npz"),
+            output=str(work / "result.json"),
+        )
         res = _run_worker(cfg, job, work, None)
     if res.get("status") != "ok":
         raise errors.ProfileRunError(
@@ -467,7 +450,7 @@ def run(
         except errors.ModelFormatError:
             readable[label] = False  # the worker will report ONNX Runtime's own message
     probes: dict[str, tuple[str, tuple[str, ...]] | str] = {}
-    records: list[dict[str, Any]] = []
+    records: list[ProfileRow] = []
     with tempfile.TemporaryDirectory(prefix="localml-profile-") as tmp:
         work = Path(tmp)
         feeds_files: dict[tuple[str, int | None], tuple[Path, Feeds | None]] = {}
@@ -502,18 +485,18 @@ def run(
                         if not isinstance(probe, str):
                             res["onnxruntime"] = probe[0]
                     else:
-                        job = {
-                            **cfg.to_dict(),
-                            "model": cfg.model_path,
-                            "inputs": str(npz),
-                            "output": str(work / f"c{cfg.index}.result.json"),
-                            "trace_prefix": str(work / f"c{cfg.index}-trace"),
-                            "extra_providers": (
+                        job = _job(
+                            cfg,
+                            model=cfg.model_path,
+                            inputs=str(npz),
+                            output=str(work / f"c{cfg.index}.result.json"),
+                            trace_prefix=str(work / f"c{cfg.index}-trace"),
+                            extra_providers=(
                                 ["CUDAExecutionProvider"]
                                 if cfg.provider == "TensorrtExecutionProvider"
                                 else []
                             ),
-                        }
+                        )
                         res = _run_worker(cfg, job, work, stop)
                         if res.get("status") == "stopped":
                             stopped = True
@@ -521,7 +504,7 @@ def run(
                 records.append(row)
                 bar.update(1)
                 if on_result is not None:
-                    on_result(row, len(records), len(configs))
+                    on_result(row.to_dict(), len(records), len(configs))
         finally:
             bar.close()
     return ProfileResult(table=frame(records), plan=plan.to_dict(), machine=_machine())

@@ -5,6 +5,9 @@ onnxruntime (psutil and pynvml when present), because it also runs inside
 provider environments (e.g. one with onnxruntime-openvino) where localml_kit
 is not installed. It reads the job, writes a result JSON next to it, and
 prints ``PHASE <name>`` lines so that the parent can tell where a crash happened.
+What it would otherwise import from the kit comes in the job: ``gpu_providers``
+(the providers whose memory lives on a GPU) and ``graph_optimization_level``
+(the ``onnxruntime.GraphOptimizationLevel`` member to use).
 
 Phases: start, import, load, first-run, warm-up, measure, profile, done.
 """
@@ -24,11 +27,6 @@ import traceback
 
 STARTED_AT = time.time()
 
-GPU_PROVIDERS = (
-    "CUDAExecutionProvider",
-    "TensorrtExecutionProvider",
-    "NvTensorRTRTXExecutionProvider",
-)
 MB = 1024.0 * 1024.0
 
 
@@ -177,16 +175,12 @@ def session_options(ort, job, profiling=False, prefix=None):
     so = ort.SessionOptions()
     so.intra_op_num_threads = int(job["threads"])
     so.inter_op_num_threads = 1
-    levels = {
-        "disable": "ORT_DISABLE_ALL",
-        "basic": "ORT_ENABLE_BASIC",
-        "extended": "ORT_ENABLE_EXTENDED",
-        "layout": "ORT_ENABLE_LAYOUT",
-        "all": "ORT_ENABLE_ALL",
-    }
-    level = getattr(ort.GraphOptimizationLevel, levels[job["optimization"]], None)
+    member = job["graph_optimization_level"]
+    level = getattr(ort.GraphOptimizationLevel, member, None)
     if level is None:
-        raise ValueError(f"this onnxruntime has no optimization level {job['optimization']!r}")
+        raise ValueError(
+            f"this onnxruntime has no optimization level {job['optimization']!r} ({member})"
+        )
     so.graph_optimization_level = level
     so.enable_cpu_mem_arena = bool(job["cpu_arena"])
     spin = "1" if job["spinning"] else "0"
@@ -257,6 +251,7 @@ def measure(job, result):
     result["onnxruntime"] = ort.__version__
     result["available_providers"] = list(ort.get_available_providers())
     provider = job["provider"]
+    on_gpu = provider in job["gpu_providers"]
     if provider not in result["available_providers"]:
         result["status"] = "unavailable"
         result["error"] = (
@@ -264,7 +259,7 @@ def measure(job, result):
             f"(it offers {', '.join(result['available_providers'])})"
         )
         return
-    if provider in GPU_PROVIDERS and hasattr(ort, "preload_dlls"):
+    if on_gpu and hasattr(ort, "preload_dlls"):
         with contextlib.suppress(Exception):
             ort.preload_dlls()
     with np.load(job["inputs"]) as data:
@@ -273,7 +268,7 @@ def measure(job, result):
     mem = Memory()
     result["memory_method"] = mem.method
     gpu = None
-    if provider in GPU_PROVIDERS:
+    if on_gpu:
         try:
             gpu = GpuMemory(job["provider_options"].get("device_id", 0))
             result["gpu_name"] = gpu.name
