@@ -35,6 +35,7 @@ __all__ = [
     "OutputMismatchError",
     "ProfileRunError",
     "ProviderUnavailableError",
+    "ResourceCapWarning",
     "SampleBuildError",
     "SampleNotReadyError",
     "UnknownEnvironmentError",
@@ -171,6 +172,10 @@ class OutputMismatchError(LocalMLError, ValueError):
 
 class LocalMLWarning(UserWarning):
     """Base class of every warning the kit gives (something worked, but not as asked)."""
+
+
+class ResourceCapWarning(LocalMLWarning):
+    """A requested resource (threads, memory) was capped to what this machine has."""
 
 
 class NothingToQuantizeWarning(LocalMLWarning):

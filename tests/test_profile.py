@@ -783,3 +783,34 @@ def test_gpu_provider_lists_and_options(dense: Path) -> None:
     assert names == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     custom = Plan(dense, providers=["cuda"], provider_options={"cuda": {"device_id": 1}})
     assert custom.configurations()[0].provider_options == {"device_id": 1}
+
+
+def test_a_configuration_over_its_memory_cap_is_an_oom_row(tmp_path: Path) -> None:
+    # A tiny input, a 1.2 GB output: ConstantOfShape fills 300M floats.
+    shape = numpy_helper.from_array(np.array([300_000_000], np.int64), "shape")
+    graph = helper.make_graph(
+        [
+            helper.make_node("ConstantOfShape", ["shape"], ["big"]),
+            helper.make_node("ReduceSum", ["big"], ["s"], keepdims=0),
+            helper.make_node("Add", ["s", "x"], ["y"]),
+        ],
+        "hungry",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [shape],
+    )
+    path = save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
+        tmp_path / "hungry.onnx",
+    )
+    plan = Plan(path, threads=[1], max_memory_mb=500, operator_profile=False, **FAST)
+    row = profile.run(plan, progress=False).table.iloc[0]
+    assert row["status"] == "oom", row["error"]
+    assert "over the cap of 500 MB" in row["error"]
+
+
+def test_threads_above_the_cores_are_capped_with_a_warning(dense: Path) -> None:
+    cores = os.cpu_count() or 1
+    with pytest.warns(errors.ResourceCapWarning, match="capped"):
+        plan = Plan(dense, threads=[1, cores * 50])
+    assert plan.threads == tuple(dict.fromkeys((1, cores)))

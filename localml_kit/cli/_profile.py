@@ -58,6 +58,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     prof.add_argument("--min-iterations", type=positive_int, default=50)
     prof.add_argument("--min-seconds", type=non_negative_float, default=2.0)
     prof.add_argument("--timeout", type=seconds, default=300.0, help="seconds per configuration")
+    prof.add_argument(
+        "--max-memory",
+        type=positive_int,
+        default=None,
+        metavar="MB",
+        help="kill a configuration above this resident memory: an oom row (default 80%% of RAM)",
+    )
     prof.add_argument("--no-arena", action="store_true", help="turn the CPU memory arena off")
     prof.add_argument(
         "--spinning", action="store_true", help="let idle threads spin (off by default)"
@@ -95,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         pythons=args.python,
         operator_profile=not args.no_operators,
         strict=args.strict,
+        max_memory_mb=args.max_memory,
     )
     result = profile.run(plan, progress=not args.quiet)
     table = result.table

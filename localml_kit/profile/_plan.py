@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -53,6 +54,19 @@ def default_threads() -> int:
     return max(1, min(physical, free_logical // per_core or 1))
 
 
+MEMORY_CAP_FRACTION = 0.8
+
+
+def default_memory_cap_mb() -> float:
+    """The memory one configuration may use unless told otherwise: 80% of this machine's RAM.
+
+    Example:
+        >>> default_memory_cap_mb() > 0
+        True
+    """
+    return round(psutil.virtual_memory().total * MEMORY_CAP_FRACTION / 1e6)
+
+
 @dataclass(frozen=True)
 class Configuration:
     """One configuration to measure: a plain, JSON-serialisable job for one worker process.
@@ -82,6 +96,7 @@ class Configuration:
     provider_options: dict[str, Any] = field(default_factory=dict)
     operator_profile: bool = True
     strict: bool = False
+    max_memory_mb: float | None = None
 
     @property
     def label(self) -> str:
@@ -150,6 +165,11 @@ class Plan:
     the latter; a ``{name: array}`` mapping is used as given (repeated along
     axis 0 to each batch size).
 
+    ``max_memory_mb`` caps each configuration's resident memory (default
+    :func:`default_memory_cap_mb`, 80% of RAM): a worker over it is killed and
+    its row says ``oom``. Thread counts above the machine's logical cores are
+    capped with a :class:`~localml_kit.errors.ResourceCapWarning`.
+
     ``pythons`` maps a provider to the Python that serves it (default: this
     one when it offers the provider, else a provider environment from
     :mod:`localml_kit.envs`). ``strict`` makes a session fail rather than put
@@ -180,6 +200,7 @@ class Plan:
     operator_profile: bool = True
     strict: bool = False
     seed: int = 0
+    max_memory_mb: float | None = None
 
     def __post_init__(self) -> None:
         self.models = _model_refs(self.models)
@@ -209,11 +230,22 @@ class Plan:
             problems.append("warmup >= 0, min_iterations >= 1 and min_seconds >= 0 are required")
         if self.timeout_s <= 0:
             problems.append("timeout_s must be > 0")
+        if self.max_memory_mb is not None and not self.max_memory_mb > 0:
+            problems.append(f"max_memory_mb must be > 0 (got {self.max_memory_mb})")
         if problems:
             raise errors.ConfigError("; ".join(problems) + ".")
         # Fail on an unknown provider name before anything runs.
         for name in self.providers:
             resolve_provider(name)
+        cores = os.cpu_count() or 1
+        if any(t > cores for t in self.threads):
+            warnings.warn(
+                f"threads {list(self.threads)}: this machine has {cores} logical cores; "
+                f"more threads than cores only contend, so they are capped at {cores}.",
+                errors.ResourceCapWarning,
+                stacklevel=3,
+            )
+            self.threads = tuple(dict.fromkeys(min(t, cores) for t in self.threads))
 
     def python_for(self, provider: str) -> tuple[str, str]:
         """(python, environment label) that serves ``provider`` for this plan."""
@@ -257,6 +289,7 @@ class Plan:
         arenas = tuple(bool(a) for a in _as_list(self.cpu_arena)) or (True,)
         spins = tuple(bool(s) for s in _as_list(self.spinning)) or (False,)
         providers = list(dict.fromkeys(resolve_provider(p) for p in self.providers))
+        memory_cap = self.max_memory_mb or default_memory_cap_mb()
         paths = {label: str(ref.path) for label, ref in self.models.items()}
         out: list[Configuration] = []
         for label, provider, t, b, opt, arena, spin in itertools.product(
@@ -283,6 +316,7 @@ class Plan:
                     provider_options=self._options_for(provider, t),
                     operator_profile=self.operator_profile,
                     strict=self.strict,
+                    max_memory_mb=memory_cap,
                 )
             )
         return out

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import psutil
 from tqdm.auto import tqdm
 
 from localml_kit import _proc, envs, errors, hardware, models, providers, samples
@@ -184,6 +185,20 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB (0 when it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total / 1e6
+
+
 def _run_worker(
     cfg: Configuration, job: dict[str, Any], work: Path, stop: StopFlag | None
 ) -> dict[str, Any]:
@@ -213,6 +228,7 @@ def _run_worker(
         except errors.ChildProcessFailedError as exc:
             return {"status": "error", "error": str(exc), "wall_s": time.time() - started}
     outcome = None
+    peak_mb = 0.0
     try:
         deadline = time.monotonic() + cfg.timeout_s
         while True:
@@ -221,10 +237,14 @@ def _run_worker(
                 break
             except subprocess.TimeoutExpired:
                 pass
+            if cfg.max_memory_mb:
+                peak_mb = max(peak_mb, _tree_rss_mb(proc.pid))
             if stop is not None and stop.is_set():
                 outcome = "stopped"
             elif time.monotonic() > deadline:
                 outcome = "timeout"
+            elif cfg.max_memory_mb and peak_mb > cfg.max_memory_mb:
+                outcome = "oom"
             if outcome:
                 break
     finally:
@@ -233,6 +253,16 @@ def _run_worker(
     phase = _last_phase(stdout)
     if outcome == "stopped":
         return {"status": "stopped", "error": f"stopped by the user during {phase}", "wall_s": wall}
+    if outcome == "oom":
+        return {
+            "status": "oom",
+            "error": (
+                f"used {peak_mb:,.0f} MB during {phase}, over the cap of {cfg.max_memory_mb:,.0f} "
+                "MB; the worker was killed before the machine ran out of memory. Use a smaller "
+                "batch or fewer threads, or raise max_memory_mb (--max-memory)."
+            ),
+            "wall_s": wall,
+        }
     if outcome == "timeout":
         return {
             "status": "timeout",
