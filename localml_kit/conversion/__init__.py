@@ -2,7 +2,7 @@
 
 The mechanics that ``slm.build`` (for any GGUF file or Hugging Face folder) and
 the SmolLM2 sample's build steps share: the three steps, each meant to run in
-a child process (``python -m localml_kit.conversion._steps``) so that torch
+a child process (``python -m localml_kit.conversion STEP ...``) so that torch
 never enters the caller, and :func:`build`, which checks a source, runs the
 steps it needs and caches the result. Precision ``"gguf"`` carries a GGUF's own
 quantized blocks into the ONNX model (``_carry``, ``_blocks``).

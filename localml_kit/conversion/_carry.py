@@ -17,7 +17,7 @@ Tensors of other types (F16, F32, K-quants) keep the fp32 model's exact
 dequantized weights.
 
 ``conversion.build`` (behind ``slm.build``) runs it in a child process
-(``python -m localml_kit.conversion._steps carry-blocks``).
+(``python -m localml_kit.conversion carry-blocks``).
 """
 
 from __future__ import annotations

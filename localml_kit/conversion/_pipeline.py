@@ -133,11 +133,9 @@ def _digest(path: Path) -> str:
 
 
 def _step(args: list[str], what: str, log: Path) -> None:
-    """One ``_steps`` command in a child process, its output appended to ``log``."""
+    """One conversion step in a child process (``__main__``), its output appended to ``log``."""
     try:
-        _proc.run(
-            [sys.executable, "-m", "localml_kit.conversion._steps", *args], what=what, log=log
-        )
+        _proc.run([sys.executable, "-m", "localml_kit.conversion", *args], what=what, log=log)
     except errors.ChildProcessFailedError as exc:
         raise errors.ConversionError(str(exc)) from exc
 

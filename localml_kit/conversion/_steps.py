@@ -1,16 +1,12 @@
-"""The conversion steps, each run in a child process so torch never enters the caller.
+"""The conversion steps, each meant to run in a child process so torch never enters the caller.
 
-``python -m localml_kit.conversion._steps gguf-to-hf GGUF_FILE OUT_FOLDER``
-``python -m localml_kit.conversion._steps hf-to-genai HF_FOLDER OUT_FOLDER PRECISION``
-``python -m localml_kit.conversion._steps carry-blocks GGUF_FILE FP32_GENAI_FOLDER OUT_FOLDER``
-
-``conversion.build`` launches them; the samples' build steps (themselves child
-processes) call the functions directly.
+``conversion.build`` launches them as ``python -m localml_kit.conversion STEP ...``
+(``__main__``); the samples' build steps, themselves child processes, call the
+functions directly.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -22,7 +18,7 @@ from localml_kit import _proc, errors
 if TYPE_CHECKING:
     from localml_kit.conversion._carry import CarryReport
 
-__all__ = ["carry_blocks", "gguf_to_hf", "hf_to_genai", "main"]
+__all__ = ["carry_blocks", "gguf_to_hf", "hf_to_genai"]
 
 
 def gguf_to_hf(gguf_file: Path, out: Path) -> None:
@@ -89,25 +85,3 @@ def carry_blocks(gguf_file: Path, fp32_folder: Path, out: Path) -> CarryReport:
     from localml_kit.conversion._carry import carry
 
     return carry(gguf_file, fp32_folder, out)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) == 3 and args[0] == "gguf-to-hf":
-        gguf_to_hf(Path(args[1]), Path(args[2]))
-        return 0
-    if len(args) == 4 and args[0] == "hf-to-genai":
-        hf_to_genai(Path(args[1]), Path(args[2]), args[3])
-        return 0
-    if len(args) == 4 and args[0] == "carry-blocks":
-        print(json.dumps(carry_blocks(Path(args[1]), Path(args[2]), Path(args[3])).to_dict()))
-        return 0
-    print(
-        "usage: python -m localml_kit.conversion._steps gguf-to-hf GGUF OUT"
-        " | hf-to-genai HF OUT PREC | carry-blocks GGUF FP32 OUT"
-    )
-    return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
