@@ -227,6 +227,7 @@ def run(
     input: str | None = None,
     check: bool = True,
     capture: bool = True,
+    log: str | os.PathLike[str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run a child to the end (text output captured); kit errors for a failure or a timeout.
 
@@ -235,6 +236,8 @@ def run(
     with the tail of stderr (``check=False`` returns it instead); running past
     ``timeout`` seconds kills the child's process group and raises
     :class:`~localml_kit.errors.ChildTimeoutError`. Ctrl-C kills the child too.
+    ``log`` (a file) receives the child's stdout and stderr, appended, instead of
+    capturing them; a failure then quotes the log's tail and names the file.
 
     Example:
         >>> run(["python3", "-c", "import sys; sys.exit(3)"], what="a failing job")
@@ -242,30 +245,34 @@ def run(
         localml_kit.errors.ChildProcessFailedError: a failing job failed (exit code 3): no output
     """
     pipe = subprocess.PIPE if capture else None
-    proc = start(
-        argv,
-        what=what,
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-        stdout=pipe,
-        stderr=pipe,
-        text=True,
-    )
-    try:
-        out, err = proc.communicate(input=input, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        kill(proc)
-        out, err = _leftover(proc)
-        said = tail(err) or tail(out)
-        raise errors.ChildTimeoutError(
-            f"{what} ran past its limit of {timeout:g} s and was stopped"
-            + (f"; its last output: {said}" if said else " (it printed nothing)")
-        ) from exc
-    except BaseException:
-        kill(proc)
-        _leftover(proc, wait_s=0.2)
-        raise
+    with contextlib.ExitStack() as stack:
+        handle = None if log is None else stack.enter_context(Path(log).open("ab"))
+        proc = start(
+            argv,
+            what=what,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=pipe if handle is None else handle,
+            stderr=pipe if handle is None else subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            out, err = proc.communicate(input=input, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            kill(proc)
+            out, err = _leftover(proc)
+            said = tail(err) or tail(out) or (tail(_end_of(Path(log))) if log else "")
+            where = "" if log is None else f"; its output is in {log}"
+            raise errors.ChildTimeoutError(
+                f"{what} ran past its limit of {timeout:g} s and was stopped"
+                + (f"; its last output: {said}" if said else " (it printed nothing)")
+                + where
+            ) from exc
+        except BaseException:
+            kill(proc)
+            _leftover(proc, wait_s=0.2)
+            raise
     with _LOCK:
         _LIVE.discard(proc)
     code = proc.returncode
@@ -275,6 +282,11 @@ def run(
         except ValueError:
             how = ""
         how = how or f"failed (exit code {code})"
+        if log is not None:
+            raise errors.ChildProcessFailedError(
+                f"{what} {how}: {tail(_end_of(Path(log))) or 'no output'}; "
+                f"the full log is in {log}."
+            )
         raise errors.ChildProcessFailedError(
             f"{what} {how}: {tail(err) or tail(out) or 'no output'}"
         )
@@ -291,6 +303,16 @@ def _leftover(proc: subprocess.Popen, wait_s: float = 2.0) -> tuple[str | None, 
                 if pipe is not None:
                     pipe.close()
         return None, None
+
+
+def _end_of(path: Path, size: int = 1 << 16) -> bytes:
+    """The last ``size`` bytes of a file (empty when it cannot be read)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - size))
+            return fh.read()
+    except OSError:
+        return b""
 
 
 @atexit.register

@@ -21,6 +21,7 @@ __all__ = [
     "ChildProcessFailedError",
     "ChildTimeoutError",
     "ConfigError",
+    "ConversionError",
     "DownloadError",
     "EnvironmentCreateError",
     "EnvironmentNotReadyError",
@@ -108,6 +109,10 @@ class UnsafeArchiveError(LocalMLError, ValueError):
 
 class SampleBuildError(LocalMLError, RuntimeError):
     """Building a sample from its source failed."""
+
+
+class ConversionError(LocalMLError, RuntimeError):
+    """Converting a model (GGUF -> Hugging Face -> ONNX Runtime GenAI, or carrying GGUF blocks) failed."""
 
 
 class BuildDependencyError(LocalMLError, ImportError):

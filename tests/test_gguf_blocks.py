@@ -14,7 +14,7 @@ from gguf import quants
 from onnx import helper, numpy_helper
 
 from localml_kit import errors, samples, slm
-from localml_kit.slm import _blocks, _carry
+from localml_kit.conversion import _blocks, _carry
 
 TYPES = {"Q4_0": 18, "Q4_1": 20, "Q5_0": 22, "Q5_1": 24, "Q8_0": 34}
 

@@ -348,6 +348,18 @@ def test_missing_build_dependency_says_what_to_install(tiny_wheel: Path) -> None
     assert isinstance(info.value, ImportError)
 
 
+def test_a_failing_build_step_quotes_its_log_and_names_it(tmp_path: Path) -> None:
+    log = tmp_path / "build.log"
+    with pytest.raises(errors.SampleBuildError, match="build step no_such_step failed") as info:
+        _store._run_step("no_such_step", tmp_path, log)
+    message = str(info.value)
+    assert "usage: python -m localml_kit.samples._builders" in message and str(log) in message
+    assert isinstance(info.value, RuntimeError) and isinstance(
+        info.value.__cause__, errors.ChildProcessFailedError
+    )
+    assert "=== no_such_step ===" in log.read_text()  # the step's output stays in the log
+
+
 def test_digits_build_matches_scikit_learn() -> None:
     path = samples.fetch("digits-forest", progress=False)
     import json

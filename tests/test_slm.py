@@ -137,6 +137,17 @@ def test_build_refuses_what_it_cannot_build(tmp_path: Path) -> None:
         slm.build("all-minilm-l6-v2")
 
 
+def test_a_failing_conversion_step_says_which_and_where_its_log_is(tmp_path: Path) -> None:
+    from localml_kit.conversion import _pipeline
+
+    log = tmp_path / "build.log"
+    missing = tmp_path / "missing.gguf"
+    with pytest.raises(errors.ConversionError, match="GGUF -> HF failed") as info:
+        _pipeline._step(["gguf-to-hf", str(missing), str(tmp_path / "out")], "GGUF -> HF", log)
+    assert str(log) in str(info.value) and isinstance(info.value, RuntimeError)
+    assert "Traceback" in log.read_text()
+
+
 def test_build_from_gguf_end_to_end(
     real_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

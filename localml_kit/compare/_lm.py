@@ -13,31 +13,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from localml_kit import errors
+from localml_kit import _genai, errors, models
 from localml_kit.compare._metrics import Tolerance, default_tolerance, token_agreement
 
 
-def lm_folder(model: str | os.PathLike[str]) -> Path:
+def lm_folder(model: str | os.PathLike[str] | models.ModelRef) -> Path:
     """The folder of a language model: a path, or a sample ``name:variant`` (e.g. ``:onnx-int8``).
 
     Example:
         >>> lm_folder("smollm2-135m-instruct:hf-fp32").name  # doctest: +SKIP
         'hf-fp32'
     """
-    from localml_kit import samples
-
-    text = os.fspath(model)
-    path = Path(text).expanduser()
-    if path.exists():
-        return path if path.is_dir() else path.parent
-    name, _, variant = text.partition(":")
-    if name in samples.names():
-        target = samples.path(name, variant or None)
-        return target if target.is_dir() else target.parent
-    raise errors.ModelNotFoundError(
-        f"no language model at {text!r}: give a folder (ONNX Runtime GenAI or Hugging Face) "
-        "or a sample name:variant such as smollm2-135m-instruct:onnx-int8."
-    )
+    return models.resolve(model).folder
 
 
 def _kind(folder: Path) -> str:
@@ -105,36 +92,8 @@ def lm_logits(
 
 
 def _genai_logits(folder: Path, tokens: list[list[int]], threads: int) -> list[np.ndarray]:
-    try:
-        import onnxruntime_genai as og
-    except ImportError as exc:
-        raise errors.OptionalDependencyError(
-            "ONNX Runtime GenAI models need onnxruntime-genai: pip install onnxruntime-genai"
-        ) from exc
-    config = og.Config(str(folder))
-    overlay = {
-        "model": {
-            "decoder": {
-                "session_options": {
-                    "intra_op_num_threads": int(threads),
-                    "log_severity_level": 3,
-                }
-            }
-        }
-    }
-    config.overlay(json.dumps(overlay))
-    model = og.Model(config)
-    out = []
-    for ids in tokens:
-        params = og.GeneratorParams(model)
-        params.set_search_options(max_length=len(ids) + 1)
-        generator = og.Generator(model, params)
-        generator.append_tokens(np.asarray(ids, dtype=np.int32))
-        logits = np.asarray(generator.get_output("logits"), dtype=np.float32)
-        out.append(logits.reshape(-1, logits.shape[-1])[-len(ids) :].copy())
-        del generator
-    del model
-    return out
+    model = _genai.load_model(folder, threads=threads, log_severity=3)
+    return [_genai.logits(model, ids) for ids in tokens]
 
 
 def _hf_logits(folder: Path, tokens: list[list[int]], threads: int) -> list[np.ndarray]:

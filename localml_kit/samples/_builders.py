@@ -3,7 +3,8 @@
 Each step runs in a child process (``python -m localml_kit.samples._builders STEP
 FOLDER``) so that torch, transformers and their memory never enter the caller's
 process or notebook kernel. A step reads what earlier steps left in FOLDER and
-writes its own outputs there; it raises on any failure.
+writes its own outputs there; it raises on any failure. The language-model
+steps use ``localml_kit.conversion`` (the same steps ``slm.build`` runs).
 """
 
 from __future__ import annotations
@@ -14,19 +15,21 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from localml_kit import errors
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def smollm2_gguf_to_hf(folder: Path) -> None:
     """GGUF (Q4_1) -> Hugging Face folder in fp32, offline."""
-    from localml_kit.slm._build import gguf_to_hf
+    from localml_kit.conversion import gguf_to_hf
 
     gguf_to_hf(folder / "gguf" / SMOLLM2_GGUF, folder / "hf-fp32")
 
 
 def _genai_build(folder: Path, precision: str) -> None:
     """HF folder -> ONNX Runtime GenAI model folder with the builder of onnxruntime-genai."""
-    from localml_kit.slm._build import hf_to_genai
+    from localml_kit.conversion import hf_to_genai
 
     hf_to_genai(folder / "hf-fp32", folder / f"onnx-{precision}", precision)
 
@@ -45,9 +48,9 @@ def smollm2_onnx_int4(folder: Path) -> None:
 
 def smollm2_onnx_gguf(folder: Path) -> None:
     """The fp32 build with the GGUF's own Q4_1 / Q8_0 blocks carried in (no re-quantizing)."""
-    from localml_kit.slm._carry import carry
+    from localml_kit.conversion import carry_blocks
 
-    carry(folder / "gguf" / SMOLLM2_GGUF, folder / "onnx-fp32", folder / "onnx-gguf")
+    carry_blocks(folder / "gguf" / SMOLLM2_GGUF, folder / "onnx-fp32", folder / "onnx-gguf")
 
 
 def minilm_export(folder: Path) -> None:
@@ -111,7 +114,10 @@ def minilm_export(folder: Path) -> None:
     got = session.run(["sentence_embedding"], feeds)[0]
     err = float(np.abs(got - expected).max())
     if err > 1e-4:
-        raise RuntimeError(f"exported MiniLM differs from PyTorch by {err:.2e} (limit 1e-4)")
+        raise errors.SampleBuildError(
+            f"the exported MiniLM differs from PyTorch by {err:.2e} (limit 1e-4); check that "
+            "torch and transformers are the versions the build extra names, then fetch again."
+        )
     for name in ("tokenizer.json", "config.json", "vocab.txt", "tokenizer_config.json"):
         shutil.copy2(src / name, folder / name)
     (folder / "export.json").write_text(
@@ -182,7 +188,11 @@ def _digits(folder: Path, kind: str) -> None:
     sk_labels = model.predict(x_test)
     agreement = float(np.mean(onnx_labels == sk_labels))
     if agreement < 1.0:
-        raise RuntimeError(f"ONNX labels agree with scikit-learn on only {agreement:.1%}")
+        raise errors.SampleBuildError(
+            f"the ONNX model's labels agree with scikit-learn's on only {agreement:.1%} of the "
+            "test rows; check that scikit-learn and skl2onnx are the versions the build extra "
+            "names, then fetch again."
+        )
     np.savez_compressed(folder / "test_set.npz", x=x_test, y=y_test)
     (folder / "train.json").write_text(
         json.dumps(

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import sys
 import time
 import uuid
@@ -24,7 +23,7 @@ from pathlib import Path, PurePosixPath
 import filelock
 from tqdm.auto import tqdm
 
-from localml_kit import _download, config, errors
+from localml_kit import _download, _proc, config, errors
 from localml_kit._download import sha256_file
 from localml_kit.samples._registry import Sample, WheelSource
 
@@ -157,18 +156,15 @@ def _run_step(step: str, folder: Path, log: Path) -> None:
     )
     with log.open("a") as fh:
         fh.write(f"\n=== {step} ===\n")
-        fh.flush()
-        proc = subprocess.run(
+    try:
+        _proc.run(
             [sys.executable, "-m", "localml_kit.samples._builders", step, str(folder)],
-            stdout=fh,
-            stderr=subprocess.STDOUT,
+            what=f"build step {step}",
             env=env,
+            log=log,
         )
-    if proc.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-8:])
-        raise errors.SampleBuildError(
-            f"build step {step} failed (exit {proc.returncode}); full log: {log}\n{tail}"
-        )
+    except errors.ChildProcessFailedError as exc:
+        raise errors.SampleBuildError(str(exc)) from exc
 
 
 def _write_manifest(sample: Sample, folder: Path, seconds: float, source_kind: str | None) -> None:

@@ -13,79 +13,48 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
-
-
-class _Peak:
-    def __init__(self) -> None:
-        self.proc = psutil.Process()
-        self.peak = self.proc.memory_info().rss
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.done.wait(0.005):
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-
-    def stop(self) -> float:
-        self.done.set()
-        self.thread.join()
-        return max(self.peak, self.proc.memory_info().rss) / 1e6
+from localml_kit import _genai
+from localml_kit.slm._rss import PeakRSS
 
 
 def genai(folder: str, ids: list[int], max_new: int, threads: int, spinning: bool = True) -> dict:
-    import onnxruntime_genai as og
-
-    peak = _Peak()
-    start = time.perf_counter()
-    cfg = og.Config(folder)
-    # Spinning threads wait for work without sleeping, as llama.cpp's do by default.
-    options = {
-        "intra_op_num_threads": threads,
-        "session.intra_op.allow_spinning": "1" if spinning else "0",
-    }
-    cfg.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
-    model = og.Model(cfg)
-    load = time.perf_counter() - start
-    params = og.GeneratorParams(model)
-    params.set_search_options(max_length=len(ids) + max_new, do_sample=False)
-    generator = og.Generator(model, params)
-    start = time.perf_counter()
-    generator.append_tokens(ids)
-    out: list[int] = []
-    first = 0.0
-    while not generator.is_done() and len(out) < max_new:
-        generator.generate_next_token()
-        out.append(int(generator.get_next_tokens()[0]))
-        if len(out) == 1:
-            first = time.perf_counter() - start
-    total = time.perf_counter() - start
-    return _figures(load, ids, out, first, total, peak.stop())
+    with PeakRSS() as rss:
+        start = time.perf_counter()
+        # Spinning threads wait for work without sleeping, as llama.cpp's do by default.
+        model = _genai.load_model(folder, threads=threads, spinning=spinning)
+        load = time.perf_counter() - start
+        start = time.perf_counter()
+        out: list[int] = []
+        first = 0.0
+        for token in _genai.tokens(model, ids, max_new):
+            out.append(token)
+            if len(out) == 1:
+                first = time.perf_counter() - start
+        total = time.perf_counter() - start
+    return _figures(load, ids, out, first, total, rss.peak / 1e6)
 
 
 def llama_cpp(gguf: str, ids: list[int], max_new: int, threads: int) -> dict:
     from llama_cpp import Llama
 
-    peak = _Peak()
-    start = time.perf_counter()
-    llm = Llama(model_path=gguf, n_ctx=2048, n_threads=threads, verbose=False)
-    load = time.perf_counter() - start
-    start = time.perf_counter()
-    out: list[int] = []
-    first = 0.0
-    for token in llm.generate(ids, temp=0.0, top_k=1, reset=True):
-        out.append(int(token))
-        if len(out) == 1:
-            first = time.perf_counter() - start
-        if token == llm.token_eos() or len(out) >= max_new:
-            break
-    total = time.perf_counter() - start
-    return _figures(load, ids, out, first, total, peak.stop())
+    with PeakRSS() as rss:
+        start = time.perf_counter()
+        llm = Llama(model_path=gguf, n_ctx=2048, n_threads=threads, verbose=False)
+        load = time.perf_counter() - start
+        start = time.perf_counter()
+        out: list[int] = []
+        first = 0.0
+        for token in llm.generate(ids, temp=0.0, top_k=1, reset=True):
+            out.append(int(token))
+            if len(out) == 1:
+                first = time.perf_counter() - start
+            if token == llm.token_eos() or len(out) >= max_new:
+                break
+        total = time.perf_counter() - start
+    return _figures(load, ids, out, first, total, rss.peak / 1e6)
 
 
 def llama_cpp_logits(gguf: str, ids: list[int], out: str, threads: int) -> dict:

@@ -1,4 +1,4 @@
-"""Carry a GGUF's quantized blocks into an ONNX Runtime GenAI model (``slm.build(..., "gguf")``).
+"""Carry a GGUF's quantized blocks into an ONNX Runtime GenAI model (precision ``"gguf"``).
 
 The ONNX Runtime GenAI builder's fp32 model of the same GGUF gives the graph
 (attention, norms, KV cache, the config GenAI reads); this module swaps its
@@ -12,10 +12,12 @@ float weights for the GGUF's own blocks:
 
 Every carried weight is checked against the fp32 model's (which transformers
 dequantized from the same GGUF): the reconstruction must agree to float
-rounding, or the build stops. Tensors of other types (F16, F32, K-quants) keep
-the fp32 model's exact dequantized weights.
+rounding, or the build stops (:class:`~localml_kit.errors.ConversionError`).
+Tensors of other types (F16, F32, K-quants) keep the fp32 model's exact
+dequantized weights.
 
-``slm.build`` runs it in a child process (``python -m localml_kit.slm._build carry-blocks``).
+``conversion.build`` (behind ``slm.build``) runs it in a child process
+(``python -m localml_kit.conversion carry-blocks``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from localml_kit.slm._blocks import BLOCK, SUPPORTED, Blocks, concat, from_gguf
+from localml_kit import errors
+from localml_kit.conversion._blocks import BLOCK, SUPPORTED, Blocks, concat, from_gguf
 
 __all__ = ["CarryReport", "carry"]
 
@@ -281,20 +284,29 @@ def _carried_blocks(
         heads = gg.heads if ".attn_q." in name else gg.kv_heads if ".attn_k." in name else 0
         got = _match(reference[row : row + b.shape[0]], b, heads)
         if got is None:
-            raise RuntimeError(
+            raise errors.ConversionError(
                 f"GGUF tensor {name} ({b.gguf_type}) does not reconstruct the fp32 model's weights; "
-                "the GGUF and the fp32 build do not come from the same file."
+                "the GGUF and the fp32 build do not come from the same file. Build the fp32 "
+                "model from this GGUF (slm.build(gguf, 'fp32', force=True)) and carry again."
             )
         parts.append(got[0])
         row += b.shape[0]
     if row != reference.shape[0]:
-        raise RuntimeError(f"{names} hold {row} rows; the fp32 weight has {reference.shape[0]}")
+        raise errors.ConversionError(
+            f"{names} hold {row} rows and the fp32 weight has {reference.shape[0]}: the GGUF and "
+            "the fp32 build do not match. Build the fp32 model from this GGUF "
+            "(slm.build(gguf, 'fp32', force=True)) and carry again."
+        )
     blocks = concat(parts) if len(parts) > 1 else parts[0]
     if centre:
         blocks = blocks.centred()
     err = float(np.abs(blocks.dequantize() - reference).max())
     if err > _RTOL * (float(np.abs(reference).max()) or 1.0):
-        raise RuntimeError(f"the carried blocks of {names} differ from the GGUF's values by {err}")
+        raise errors.ConversionError(
+            f"the carried blocks of {names} differ from the GGUF's values by {err:.3g}, more "
+            "than float rounding; this is a bug in the carry: report it, and build at int4, "
+            "int8 or fp32 meanwhile."
+        )
     report.max_abs_error = max(report.max_abs_error, err)
     for t in types:
         report.carried[t] = report.carried.get(t, 0) + 1

@@ -34,6 +34,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from localml_kit import errors
+
 __all__ = ["BLOCK", "SUPPORTED", "Blocks", "from_gguf"]
 
 BLOCK = 32
@@ -178,9 +180,15 @@ def from_gguf(gguf_type: str, raw: np.ndarray, k: int) -> Blocks:
         8
     """
     if gguf_type not in _BLOCK_BYTES:
-        raise ValueError(f"GGUF type {gguf_type} is not carried; carried: {', '.join(SUPPORTED)}")
+        raise errors.ModelFormatError(
+            f"GGUF type {gguf_type} is not carried; carried: {', '.join(SUPPORTED)}. "
+            "Keep such tensors as float (the carry does), or build at int4, int8 or fp32."
+        )
     if k % BLOCK:
-        raise ValueError(f"rows of {k} values are not whole blocks of {BLOCK}")
+        raise errors.ModelFormatError(
+            f"rows of {k} values are not whole blocks of {BLOCK}: this tensor cannot be "
+            "carried; keep it as float, or build at int4, int8 or fp32."
+        )
     n = raw.shape[0]
     blocks = np.ascontiguousarray(raw, dtype=np.uint8).reshape(
         n, k // BLOCK, _BLOCK_BYTES[gguf_type]

@@ -1,0 +1,170 @@
+"""ONNX Runtime GenAI, one way: load a model, teacher-forced logits, greedy and sampled tokens.
+
+The kit's one home for ``onnxruntime_genai`` calls that ``slm`` (chat, fidelity,
+bench) and ``compare`` (language models) share. It sits below both and imports
+neither: it takes folders and token ids and returns models, arrays and ids.
+
+Example:
+    >>> from localml_kit import _genai
+    >>> model = _genai.load_model("onnx-int4", threads=2)  # doctest: +SKIP
+    >>> ids = _genai.chat_prompt_ids(_genai.tokenizer(model), "Hi")  # doctest: +SKIP
+    >>> _genai.logits(model, ids).shape  # doctest: +SKIP
+    (30, 49152)
+    >>> _genai.greedy_ids(model, ids, 8)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from localml_kit import errors
+
+__all__ = [
+    "chat_prompt_ids",
+    "greedy_ids",
+    "load_model",
+    "logits",
+    "require",
+    "session_options",
+    "tokenizer",
+    "tokens",
+]
+
+
+def require() -> Any:
+    """The ``onnxruntime_genai`` module, or an OptionalDependencyError that says how to get it."""
+    try:
+        import onnxruntime_genai as og
+    except ImportError as exc:
+        raise errors.OptionalDependencyError(
+            "ONNX Runtime GenAI models need onnxruntime-genai: pip install onnxruntime-genai"
+        ) from exc
+    return og
+
+
+def session_options(
+    threads: int, *, spinning: bool = False, log_severity: int | None = None
+) -> dict[str, Any]:
+    """The decoder's session options: ``threads`` intra-op threads, spinning on or off.
+
+    Keys GenAI does not know are passed to ONNX Runtime as session config entries
+    (``session.intra_op.allow_spinning``). Spinning threads wait for work without
+    sleeping, as llama.cpp's do; off, they sleep between operators.
+
+    Example:
+        >>> session_options(2)["session.intra_op.allow_spinning"]
+        '0'
+    """
+    options: dict[str, Any] = {
+        "intra_op_num_threads": int(threads),
+        "session.intra_op.allow_spinning": "1" if spinning else "0",
+    }
+    if log_severity is not None:
+        options["log_severity_level"] = int(log_severity)
+    return options
+
+
+def load_model(
+    folder: str | os.PathLike[str],
+    *,
+    threads: int,
+    spinning: bool = False,
+    log_severity: int | None = None,
+) -> Any:
+    """An ``onnxruntime_genai.Model`` of an ONNX Runtime GenAI folder, on ``threads`` threads.
+
+    Example:
+        >>> load_model("onnx-int4", threads=2, spinning=True)  # doctest: +SKIP
+    """
+    og = require()
+    config = og.Config(os.fspath(folder))
+    options = session_options(threads, spinning=spinning, log_severity=log_severity)
+    config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
+    return og.Model(config)
+
+
+def tokenizer(model: Any) -> Any:
+    """The model's own tokenizer (``onnxruntime_genai.Tokenizer``)."""
+    return require().Tokenizer(model)
+
+
+def chat_prompt_ids(
+    tok: Any, prompt: str | Sequence[Mapping[str, str]], *, add_generation_prompt: bool = True
+) -> list[int]:
+    """Token ids of a chat (a prompt, or messages with role and content) in the model's template.
+
+    Example:
+        >>> chat_prompt_ids(tok, [{"role": "user", "content": "Hi"}])[:3]  # doctest: +SKIP
+    """
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    text = tok.apply_chat_template(
+        json.dumps([dict(m) for m in messages]), add_generation_prompt=add_generation_prompt
+    )
+    return [int(t) for t in tok.encode(text)]
+
+
+def logits(model: Any, token_ids: Sequence[int]) -> np.ndarray:
+    """Teacher-forced logits at every position of ``token_ids`` in one pass: float32 [len, vocab].
+
+    Row ``i`` is the model's next-token distribution after ``token_ids[: i + 1]``.
+
+    Example:
+        >>> logits(model, [1, 2, 3]).shape  # doctest: +SKIP
+        (3, 49152)
+    """
+    og = require()
+    ids = [int(t) for t in token_ids]
+    if not ids:
+        raise errors.InputError("teacher-forced logits need at least one token.")
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(ids) + 1, do_sample=False)
+    generator = og.Generator(model, params)
+    try:
+        generator.append_tokens(np.asarray(ids, dtype=np.int32))
+        out = np.asarray(generator.get_output("logits"), dtype=np.float32)
+        return out.reshape(-1, out.shape[-1])[-len(ids) :].copy()
+    finally:
+        del generator
+
+
+def tokens(
+    model: Any, token_ids: Sequence[int], max_new_tokens: int, **search: Any
+) -> Generator[int, None, None]:
+    """Generate after ``token_ids``, yielding each new token id as it comes (greedy by default).
+
+    ``search`` holds more search options (``do_sample=True``, ``temperature``,
+    ``top_p``, ``top_k``, ``random_seed``). The generation ends at the model's
+    end-of-sequence token (yielded) or after ``max_new_tokens``; closing the
+    iterator early frees the generator.
+
+    Example:
+        >>> for token in tokens(model, ids, 16):  # doctest: +SKIP
+        ...     print(token)
+    """
+    og = require()
+    ids = [int(t) for t in token_ids]
+    params = og.GeneratorParams(model)
+    options: dict[str, Any] = {"do_sample": False, **search}
+    params.set_search_options(max_length=len(ids) + max_new_tokens, **options)
+    generator = og.Generator(model, params)
+    try:
+        generator.append_tokens(np.asarray(ids, dtype=np.int32))
+        while not generator.is_done():
+            generator.generate_next_token()
+            yield int(generator.get_next_tokens()[0])
+    finally:
+        del generator
+
+
+def greedy_ids(model: Any, token_ids: Sequence[int], max_new_tokens: int) -> list[int]:
+    """The greedy continuation of ``token_ids``: up to ``max_new_tokens`` ids (an EOS included).
+
+    Example:
+        >>> greedy_ids(model, ids, 8)  # doctest: +SKIP
+    """
+    return list(tokens(model, token_ids, max_new_tokens))
