@@ -174,6 +174,7 @@ def test_minilm_int8_per_channel_keeps_cosine(
 @pytest.mark.samples
 def test_output_comparator_widget(real_home: Path, minilm_int8: optimize.Variant) -> None:
     from localml_kit.widgets import OutputComparator
+    from localml_kit.widgets._util import dims_text
 
     w = OutputComparator("all-minilm-l6-v2", {"int8": minilm_int8}, only=["sentence_embedding"])
     assert w.result is None and "int8" in w.candidates.options
@@ -181,6 +182,7 @@ def test_output_comparator_widget(real_home: Path, minilm_int8: optimize.Variant
     w.run_button.click()
     assert w.result is not None and w.result.verdicts() == {"int8": True}
     assert "PASS" in w.badges.value and "sentence_embedding" in w.table.value
+    assert w.result.dims and f"dims: {dims_text(w.result.dims)}" in w.status.value
     assert w.figure is not None and len(w.figure.axes) == 1  # the histogram
     w.candidates.value = ()
     w.extra.value = "no-such-model.onnx"

@@ -41,7 +41,15 @@ def test_run_fills_result_table_and_plots(dense: Path) -> None:
     for image in panel.plots.children:
         assert image.value[:8] == b"\x89PNG\r\n\x1a\n"
     assert not panel.run_button.disabled and panel.stop_button.disabled
-    assert panel.status.value == "<p>Done.</p>"
+    assert panel.status.value.startswith("<p>Done.</p>")
+    # The dims chosen for the inputs, one per batch size.
+    assert "Inputs: <b>dense.onnx</b>: batch=1 | batch=4" in panel.status.value
+    assert result.table["dims"].tolist()[:2] == ["batch=1", "batch=4"]
+    # Frontends without widgets get the rows as text and the table as HTML.
+    bundle = panel._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/plain"].startswith("ProfilerPanel: dense.onnx · cpu · 1t · b1 · all: ok")
+    assert "localml-dims" in bundle["text/html"] and "p50_ms" in bundle["text/html"]
 
 
 def test_stop_button_stops_the_run(dense: Path) -> None:
@@ -55,7 +63,8 @@ def test_stop_button_stops_the_run(dense: Path) -> None:
     timer.cancel()
     assert result is not None
     assert result.table["status"].tolist() == ["stopped", "stopped"]
-    assert panel.status.value == "<p>Stopped.</p>"
+    assert panel.status.value.startswith("<p>Stopped.</p>")
+    assert "batch=1 | batch=2" in panel.status.value
 
 
 def test_no_provider_ticked_is_an_error_not_a_run(dense: Path) -> None:
@@ -65,7 +74,8 @@ def test_no_provider_ticked_is_an_error_not_a_run(dense: Path) -> None:
     panel.run_button.click()
     assert panel.wait() is None
     assert panel.error is not None and "tick at least one provider" in panel.error
-    assert "Error" in panel.status.value
+    assert "Error" in panel.status.value and "localml-error" in panel.status.value
+    assert panel._repr_mimebundle_()["text/plain"].startswith("ProfilerPanel: error: tick")
 
 
 def test_bad_model_path_shows_the_error(tmp_path: Path) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import html
 import os
-import threading
 
 import ipywidgets as widgets
 
 from localml_kit import errors, slm
+from localml_kit.widgets._util import Background, Fallback, show_error
 
 __all__ = ["ChatPanel"]
 
 
-class ChatPanel(widgets.VBox):
+class ChatPanel(Fallback, widgets.VBox):
     """A prompt box, the reply streaming in, Stop, sampling controls and a stats line.
 
     Generation runs in a background thread so that Stop (and the rest of the
@@ -29,6 +29,8 @@ class ChatPanel(widgets.VBox):
         >>> panel.result.text  # doctest: +SKIP
     """
 
+    _fallback_panes = ("transcript", "stats")
+
     def __init__(
         self,
         model: str | os.PathLike[str] = "smollm2-135m-instruct",
@@ -38,7 +40,7 @@ class ChatPanel(widgets.VBox):
     ) -> None:
         self.chat = chat or slm.Chat(model, threads=threads)
         self.result: slm.Reply | None = None
-        self._thread: threading.Thread | None = None
+        self._task = Background()
         self.transcript = widgets.HTML(layout=widgets.Layout(max_height="360px", overflow="auto"))
         self.reply = widgets.Textarea(
             disabled=True,
@@ -95,7 +97,7 @@ class ChatPanel(widgets.VBox):
     @property
     def busy(self) -> bool:
         """Whether a reply is being generated."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._task.busy
 
     def send(self, prompt: str | None = None) -> None:
         """Start a reply to ``prompt`` (default: the prompt box) in the background."""
@@ -105,14 +107,16 @@ class ChatPanel(widgets.VBox):
         self.send_button.disabled = True
         self.stop_button.disabled = False
         self.reply.value = ""
-        self._thread = threading.Thread(target=self._generate, args=(text,), daemon=True)
-        self._thread.start()
+        self._task.start(self._generate, text)
 
     def wait(self, timeout: float | None = None) -> slm.Reply | None:
         """Block until the current reply is done; returns it."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._task.join(timeout)
         return self.result
+
+    def _fallback_text(self) -> str:
+        last = self.result.stats_line() if self.result is not None else "no reply yet"
+        return f"{self.chat.path}: {last}"
 
     def _generate(self, text: str) -> None:
         options = {
@@ -136,9 +140,7 @@ class ChatPanel(widgets.VBox):
                     f"<p><b>Model</b>: {html.escape(self.result.text)}</p>"
                 )
         except errors.LocalMLError as exc:
-            self.stats.value = (
-                f"<span class='localml-error' style='color:#b00'>{html.escape(str(exc))}</span>"
-            )
+            show_error(self.stats, exc)
         finally:
             self.send_button.disabled = False
             self.stop_button.disabled = True

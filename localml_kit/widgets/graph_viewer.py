@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import html
 import os
-from pathlib import Path
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
 
 from localml_kit import errors, graph, models
+from localml_kit.widgets._util import Fallback, show_error
 
 __all__ = ["GraphViewer"]
 
 TAB_TITLES = ("Graph", "Summary", "Operators")
 
 
-class GraphViewer(widgets.VBox):
+class GraphViewer(Fallback, widgets.VBox):
     """Pick a model (a sample name or a path) and look inside it.
 
     Tabs: Graph (netron, served on 127.0.0.1), Summary (tables) and Operators
@@ -31,11 +31,14 @@ class GraphViewer(widgets.VBox):
         672
     """
 
+    _fallback_panes = ("status", "summary_pane")
+
     def __init__(
         self, model: str | os.PathLike[str] | None = None, *, height: int = 600, netron: bool = True
     ) -> None:
         self.result: graph.ModelSummary | None = None
         self.view: graph.NetronView | None = None
+        self._label = ""
         self._height = height
         self._netron = netron
         self.picker = widgets.Combobox(
@@ -78,19 +81,17 @@ class GraphViewer(widgets.VBox):
             return None
         self.status.value = f"<i>Reading {html.escape(text)} ...</i>"
         try:
-            summary = graph.summarize(text)
-            view = graph.show(summary.path or text, height=self._height) if self._netron else None
+            ref = models.resolve(text)
+            summary = graph.summarize(ref.path)
+            view = graph.show(ref.path, height=self._height) if self._netron else None
         except errors.LocalMLError as exc:
             self._error(str(exc))
             return None
         self._close_view()
         self.view = view
         self.result = summary
-        name = Path(text).name if Path(text).exists() else text
-        self.status.value = (
-            f"<b>{html.escape(name)}</b>: {summary.format.upper()}, "
-            f"{summary.parameter_count:,} parameters, {summary.parameter_bytes / 1e6:,.1f} MB of weights"
-        )
+        self._label = ref.label
+        self.status.value = f"<b>{html.escape(ref.label)}</b>: {html.escape(self._facts(summary))}"
         self.graph_pane.value = (
             view.iframe_html() if view else "<p>netron is off for this viewer.</p>"
         )
@@ -102,15 +103,25 @@ class GraphViewer(widgets.VBox):
             plt.close(fig)
         return summary
 
+    @staticmethod
+    def _facts(summary: graph.ModelSummary) -> str:
+        return (
+            f"{summary.format.upper()}, {summary.parameter_count:,} parameters, "
+            f"{summary.parameter_bytes / 1e6:,.1f} MB of weights"
+        )
+
+    def _fallback_text(self) -> str:
+        if self.result is None:
+            return "no model open"
+        return f"{self._label}: {self._facts(self.result)}"
+
     def _error(self, message: str) -> None:
         self.result = None
         self._close_view()
         self.graph_pane.value = "<p>No model open.</p>"
         self.summary_pane.value = ""
         self.operators_pane.clear_output()
-        self.status.value = (
-            f"<span class='localml-error' style='color:#b00'>{html.escape(message)}</span>"
-        )
+        show_error(self.status, message)
 
     def _close_view(self) -> None:
         if self.view is not None:

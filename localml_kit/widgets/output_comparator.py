@@ -13,6 +13,7 @@ import numpy as np
 from IPython.display import display
 
 from localml_kit import compare, errors, models
+from localml_kit.widgets._util import Fallback, dims_text, show_error
 
 __all__ = ["OutputComparator"]
 
@@ -23,7 +24,12 @@ def _label(obj: Any) -> str:
     return str(getattr(obj, "label", None) or getattr(obj, "__name__", None) or type(obj).__name__)
 
 
-class OutputComparator(widgets.VBox):
+def _record(candidate: Any) -> Any:
+    """Text names a model: resolve it once into a ModelRef; objects pass as they are."""
+    return models.resolve(candidate) if isinstance(candidate, str | os.PathLike) else candidate
+
+
+class OutputComparator(Fallback, widgets.VBox):
     """Compare candidates' outputs with a reference's: a table, an error histogram, pass/fail badges.
 
     Choose the reference (a sample or a path; ``@openvino`` picks a provider)
@@ -39,6 +45,8 @@ class OutputComparator(widgets.VBox):
         >>> w.result.passed  # doctest: +SKIP
         True
     """
+
+    _fallback_panes = ("status", "badges", "table")
 
     def __init__(
         self,
@@ -131,14 +139,17 @@ class OutputComparator(widgets.VBox):
             return None
         self.status.value = f"<i>Running {len(chosen) + 1} models on the same inputs ...</i>"
         try:
-            result = compare.outputs(self._resolve(ref), chosen, self._inputs, only=self._only)
+            reference = _record(self._resolve(ref))
+            records = {label: _record(c) for label, c in chosen.items()}
+            result = compare.outputs(reference, records, self._inputs, only=self._only)
         except errors.LocalMLError as exc:
             self._error(str(exc))
             return None
         self.result = result
+        dims = dims_text(result.dims, result.input_notes)
         self.status.value = (
             f"Reference <b>{html.escape(result.reference)}</b>; inputs: "
-            f"{html.escape(result.inputs)}"
+            f"{html.escape(result.inputs)}" + (f"; dims: {html.escape(dims)}" if dims else "")
         )
         self.badges.value = result.badges_html()
         table = result.summary().to_html(
@@ -158,12 +169,21 @@ class OutputComparator(widgets.VBox):
                 plt.close(self.figure)
         return result
 
+    def _fallback_text(self) -> str:
+        if self.result is None:
+            return "not compared yet"
+        verdicts = ", ".join(
+            f"{label} {'PASS' if ok else 'FAIL'}" for label, ok in self.result.verdicts().items()
+        )
+        dims = dims_text(self.result.dims, self.result.input_notes)
+        return f"reference {self.result.reference}; {verdicts}" + (
+            f"; dims: {dims}" if dims else ""
+        )
+
     def _error(self, message: str) -> None:
         self.result = None
         self.figure = None
         self.badges.value = ""
         self.table.value = ""
         self.plot_pane.clear_output()
-        self.status.value = (
-            f"<span class='localml-error' style='color:#b00'>{html.escape(message)}</span>"
-        )
+        show_error(self.status, message)

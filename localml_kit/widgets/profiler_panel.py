@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import io
 import os
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,8 +12,9 @@ import ipywidgets as widgets
 import psutil
 from matplotlib.figure import Figure
 
-from localml_kit import errors, profile
+from localml_kit import errors, models, profile
 from localml_kit.profile import Plan, ProfileResult
+from localml_kit.widgets._util import Background, Fallback, dims_text, show_error
 
 __all__ = ["ProfilerPanel"]
 
@@ -43,7 +43,21 @@ def _png(result: ProfileResult, which: str) -> bytes:
     return buf.getvalue()
 
 
-class ProfilerPanel(widgets.VBox):
+def _dims_html(result: ProfileResult) -> str:
+    """One line per model: the dims chosen for its inputs (one per batch size) and the notes."""
+    lines = []
+    for model, rows in result.table.groupby("model", sort=False):
+        dims = dict.fromkeys(str(d) for d in rows["dims"].dropna() if d)
+        notes = dict.fromkeys(str(n) for n in rows["input_notes"].dropna() if n)
+        text = dims_text(" | ".join(dims), notes)
+        if text:
+            lines.append(f"<b>{html.escape(str(model))}</b>: {html.escape(text)}")
+    if not lines:
+        return ""
+    return f"<p class='localml-dims'>Inputs: {'; '.join(lines)}</p>"
+
+
+class ProfilerPanel(Fallback, widgets.VBox):
     """Profile a model per provider, threads and batch size from a form; ``.result`` is the last run.
 
     Each configuration runs in its own process, in a background thread, so
@@ -57,6 +71,8 @@ class ProfilerPanel(widgets.VBox):
         >>> panel = ProfilerPanel("all-minilm-l6-v2", min_seconds=0.5)  # doctest: +SKIP
         >>> panel.run_button.click(); panel.wait().summary()  # doctest: +SKIP
     """
+
+    _fallback_panes = ("status", "table")
 
     def __init__(
         self,
@@ -72,8 +88,7 @@ class ProfilerPanel(widgets.VBox):
         self.error: str | None = None
         self._options = plan_options
         self._min_iterations = min_iterations
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._task = Background()
         choices = profile.model_choices()
         self.model = widgets.Combobox(
             options=choices,
@@ -152,7 +167,7 @@ class ProfilerPanel(widgets.VBox):
             raise errors.ConfigError("tick at least one provider.")
         options = {"min_iterations": self._min_iterations, **self._options}
         return Plan(
-            self.model.value,
+            [models.resolve(self.model.value)],
             providers=chosen,
             threads=list(self.threads.value),
             batches=list(self.batches.value),
@@ -162,7 +177,7 @@ class ProfilerPanel(widgets.VBox):
 
     def start(self) -> None:
         """Start a run in the background (what the Run button does)."""
-        if self._thread is not None and self._thread.is_alive():
+        if self._task.busy:
             return
         self.error = None
         try:
@@ -171,21 +186,18 @@ class ProfilerPanel(widgets.VBox):
         except errors.LocalMLError as exc:
             self._fail(exc)
             return
-        self._stop.clear()
         self.progress.max, self.progress.value, self.progress.description = total, 0, f"0/{total}"
         self.run_button.disabled, self.stop_button.disabled = True, False
         self.status.value = f"<p>Running {total} configurations, each in its own process...</p>"
-        self._thread = threading.Thread(target=self._work, args=(plan,), daemon=True)
-        self._thread.start()
+        self._task.start(self._work, plan)
 
     def stop(self) -> None:
         """Kill the running configuration and skip the rest (what the Stop button does)."""
-        self._stop.set()
+        self._task.stop()
 
     def wait(self, timeout: float | None = None) -> ProfileResult | None:
         """Block until the current run ends; returns ``.result``."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._task.join(timeout)
         return self.result
 
     def _on_row(self, row: dict[str, Any], done: int, total: int) -> None:
@@ -194,11 +206,24 @@ class ProfilerPanel(widgets.VBox):
 
     def _fail(self, exc: BaseException) -> None:
         self.error = str(exc)
-        self.status.value = f"<p style='color:#b00020'><b>Error:</b> {html.escape(str(exc))}</p>"
+        show_error(self.status, exc)
+
+    def _fallback_text(self) -> str:
+        if self.error is not None:
+            return f"error: {self.error}"
+        if self.result is None:
+            return "not run yet"
+        return "; ".join(
+            f"{row.label}: {row.status}"
+            + (f", p50 {row.p50_ms:.2f} ms" if row.status == "ok" else "")
+            for row in self.result.table.itertuples()
+        )
 
     def _work(self, plan: Plan) -> None:
         try:
-            result = profile.run(plan, progress=False, stop=self._stop, on_result=self._on_row)
+            result = profile.run(
+                plan, progress=False, stop=self._task.stop_event, on_result=self._on_row
+            )
         except errors.LocalMLError as exc:
             self._fail(exc)
         else:
@@ -207,6 +232,8 @@ class ProfilerPanel(widgets.VBox):
             for image, which in zip(self.plots.children, PLOTS, strict=True):
                 image.value = _png(result, which)
             stopped = (result.table["status"] == "stopped").any()
-            self.status.value = "<p>Stopped.</p>" if stopped else "<p>Done.</p>"
+            self.status.value = ("<p>Stopped.</p>" if stopped else "<p>Done.</p>") + _dims_html(
+                result
+            )
         finally:
             self.run_button.disabled, self.stop_button.disabled = False, True

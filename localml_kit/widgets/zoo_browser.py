@@ -15,6 +15,7 @@ import pandas as pd
 
 from localml_kit import errors, hardware
 from localml_kit.models import MODEL_SUFFIXES
+from localml_kit.widgets._util import Fallback, show_error
 from localml_kit.zoo._card import ModelCard, _human
 from localml_kit.zoo._table import cards_frame, filter_cards
 
@@ -119,7 +120,7 @@ def _cell(value: Any, fmt: Any) -> str:
     return html.escape(str(fmt(value)))
 
 
-class ZooBrowser(widgets.VBox):
+class ZooBrowser(Fallback, widgets.VBox):
     """Find a model: search the sources, filter and sort in memory, read a card, fetch, open it.
 
     ``.search_result`` is the last ``zoo.search`` answer, ``.results`` the
@@ -135,6 +136,8 @@ class ZooBrowser(widgets.VBox):
         >>> browser.fits.value = True; browser.result.id  # doctest: +SKIP
         'smollm2-135m-instruct'
     """
+
+    _fallback_panes = ("status", "detail")
 
     def __init__(
         self,
@@ -533,9 +536,11 @@ class ZooBrowser(widgets.VBox):
         return view
 
     def _error(self, message: str) -> None:
-        self.status.value = (
-            f"<span class='localml-error' style='color:#b00'>{html.escape(message)}</span>"
-        )
+        show_error(self.status, message)
+
+    def _fallback_text(self) -> str:
+        chosen = f"selected {self.result.id}" if self.result is not None else "none selected"
+        return f"{len(self.results):,} models match; {chosen}"
 
     def close(self) -> None:
         """Close the opened viewer (stopping its netron server) and the widget."""
