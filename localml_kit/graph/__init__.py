@@ -214,7 +214,7 @@ def _forget(view: NetronView) -> None:
             _VIEWS.remove(view)
 
 
-def show(model: str | os.PathLike[str], *, height: int = 600) -> NetronView:
+def show(model: str | os.PathLike[str] | models.ModelRef, *, height: int = 600) -> NetronView:
     """Serve ``model``'s graph with netron on a free port of 127.0.0.1 and return its view.
 
     Works with no network: the page is served with the kit's settings (no

@@ -126,7 +126,7 @@ class Configuration:
 def _as_list(value: Any) -> list:
     if value is None:
         return []
-    if isinstance(value, str | bytes | Path | int | float | bool):
+    if isinstance(value, str | bytes | Path | int | float | bool | model_refs.ModelRef):
         return [value]
     return list(value)
 
