@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from localml_kit import errors, models, samples
+from localml_kit import errors, models, providers, samples
 from localml_kit.compare._lm import language_models, lm_folder, lm_logits, tokenize
 from localml_kit.compare._metrics import (
     KINDS,
@@ -143,6 +143,14 @@ def _default_feeds(
     return inputs_for(ref, batch=batch, dims=dims, seed=seed, vocab_size=vocab_size)
 
 
+def _is_provider(name: str) -> bool:
+    try:
+        providers.resolve(name)
+    except errors.UnknownProviderError:
+        return False
+    return True
+
+
 def _items(candidates: Any) -> list[tuple[str | None, Any]]:
     if isinstance(candidates, Mapping) and not all(
         isinstance(v, np.ndarray) for v in candidates.values()
@@ -154,7 +162,7 @@ def _items(candidates: Any) -> list[tuple[str | None, Any]]:
         isinstance(candidates, tuple)
         and len(candidates) == 2
         and isinstance(candidates[1], str)
-        and split_provider(f"x@{candidates[1]}")[1] is not None
+        and _is_provider(candidates[1])
     ):
         return [(None, candidates)]
     return [(None, c) for c in candidates]

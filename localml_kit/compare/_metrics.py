@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from localml_kit import errors
+
 KINDS = ("label", "scores", "embedding", "tensor")
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
 
@@ -284,7 +286,10 @@ def token_agreement(
     refs = ref_logits if isinstance(ref_logits, list) else [ref_logits]
     cands = cand_logits if isinstance(cand_logits, list) else [cand_logits]
     if len(refs) != len(cands):
-        raise ValueError(f"{len(refs)} reference logit arrays but {len(cands)} candidate ones")
+        raise errors.OutputMismatchError(
+            f"{len(refs)} reference logit arrays but {len(cands)} candidate ones; give one "
+            "candidate array per reference array (one per prompt)."
+        )
     agree: list[np.ndarray] = []
     kls: list[np.ndarray] = []
     top5: list[float] = []
@@ -292,7 +297,10 @@ def token_agreement(
         r2 = np.asarray(r).reshape(-1, np.asarray(r).shape[-1])
         c2 = np.asarray(c).reshape(-1, np.asarray(c).shape[-1])
         if r2.shape != c2.shape:
-            raise ValueError(f"logits of shape {r2.shape} and {c2.shape} cannot be compared")
+            raise errors.OutputMismatchError(
+                f"logits of shape {r2.shape} and {c2.shape} cannot be compared: the two models "
+                "need the same vocabulary and the same prompt tokens."
+            )
         lr, lc = _log_softmax(r2), _log_softmax(c2)
         kls.append((np.exp(lr) * (lr - lc)).sum(axis=-1))
         agree.append(r2.argmax(axis=-1) == c2.argmax(axis=-1))

@@ -149,7 +149,10 @@ def list() -> pd.DataFrame:
 
 
 def path(name: str, variant: str | None = None) -> Path:
-    """The path of a ready sample's file or folder (its default variant unless named).
+    """The path of a ready sample's variant (its default unless named) or other file.
+
+    ``variant`` names a variant (a form of the model: ``gguf``, ``onnx-int8``) or
+    one of the sample's other files (``tokenizer``, ``test-set``).
 
     Never touches the network: a sample that is not ready raises
     :class:`~localml_kit.errors.SampleNotReadyError` with the command that fetches it.
@@ -160,9 +163,12 @@ def path(name: str, variant: str | None = None) -> Path:
     """
     sample = get(name)
     chosen = sample.default_variant if variant is None else variant
-    if chosen not in sample.variants:
+    known = {**sample.variants, **sample.files}
+    if chosen not in known:
+        others = f"; its other files: {', '.join(sample.files)}" if sample.files else ""
         raise errors.UnknownSampleError(
-            f"sample {name!r} has no variant {chosen!r}; its variants: {', '.join(sample.variants)}."
+            f"sample {name!r} has no variant {chosen!r}; its variants: "
+            f"{', '.join(sample.variants)}{others}."
         )
     folder = _store.sample_dir(sample)
     reason = _store.check_ready(sample, folder)
@@ -176,7 +182,7 @@ def path(name: str, variant: str | None = None) -> Path:
             f"sample {name!r} is not ready: {reason}. Run `localml-kit samples fetch {name}` "
             f"or `samples.fetch({name!r})`{offline}."
         )
-    return folder / sample.variants[chosen]
+    return folder / known[chosen]
 
 
 def fetch(

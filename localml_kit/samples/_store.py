@@ -67,9 +67,9 @@ def check_ready(sample: Sample, folder: Path | None = None) -> str | None:
             return f"cache entry is missing {rel}"
         if size != meta.get("size"):
             return f"cache entry has a truncated or changed {rel}"
-    for variant, rel in sample.variants.items():
+    for variant, rel in {**sample.variants, **sample.files}.items():
         if not (folder / rel).exists():
-            return f"cache entry lacks variant {variant!r} ({rel})"
+            return f"cache entry lacks {variant!r} ({rel})"
     return None
 
 

@@ -244,7 +244,7 @@ class SamplesSource(DiskSource):
             quantization=quantization,
             license=sample.license,
             tags=tuple(sample.tags),
-            files=tuple(CardFile(v) for v in sample.variants.values()),
+            files=tuple(CardFile(v) for v in {**sample.variants, **sample.files}.values()),
             local_path=path,
             description=sample.description,
             config=_facts.config_facts(folder) if folder else {},
