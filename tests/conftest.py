@@ -9,6 +9,7 @@ the cache that ``make samples`` filled (read-only use) and fails under
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,3 +65,26 @@ def real_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         pytest.skip(message)
     monkeypatch.setenv("LOCALML_HOME", str(REAL_HOME))
     yield REAL_HOME
+
+
+_KIT_CHILD_MARKERS = ("localml_kit", "_worker.py", "_env_worker.py", "_hf_worker.py", "netron")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite ends with no kit process left running: any left over fails the run."""
+    import psutil
+
+    leftover = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            line = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if any(marker in line for marker in _KIT_CHILD_MARKERS):
+            leftover.append((proc, line))
+    if leftover:
+        for proc, line in leftover:
+            print(f"\nleft running after the tests: pid {proc.pid}: {line[:300]}")
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

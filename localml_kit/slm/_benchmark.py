@@ -127,6 +127,11 @@ def bench(
 
     for precision in precisions:
         conversion.check_precision(precision)
+    if repeats < 1 or max_new_tokens < 1 or threads < 1:
+        raise errors.ConfigError(
+            f"repeats, max_new_tokens and threads must each be at least 1 (got {repeats}, "
+            f"{max_new_tokens}, {threads})."
+        )
     ref = model_ref(model, progress=progress)
     folders = {p: build(ref, p, progress=progress) for p in dict.fromkeys(("fp32", *precisions))}
     reference = _genai.load_model(folders["fp32"], threads=threads)

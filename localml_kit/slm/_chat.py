@@ -71,6 +71,8 @@ class Chat:
         threads: int | None = None,
         system_prompt: str | None = None,
     ) -> None:
+        if threads is not None and not 1 <= threads <= 1024:
+            raise errors.ConfigError(f"threads must be between 1 and 1024, not {threads}.")
         self.path = resolve_model(model)
         self.threads = threads or default_threads()
         self.model = _genai.load_model(self.path, threads=self.threads)
@@ -130,6 +132,16 @@ class Chat:
             raise errors.ConfigError("the prompt is empty: type a question or an instruction.")
         if max_new_tokens < 1:
             raise errors.ConfigError(f"max_new_tokens must be at least 1, not {max_new_tokens}.")
+        if not greedy:
+            problems = []
+            if not 0 < temperature <= 100:
+                problems.append(f"temperature must be above 0, not {temperature}")
+            if not 0 < top_p <= 1:
+                problems.append(f"top_p is a probability in (0, 1], not {top_p}")
+            if top_k < 0:
+                problems.append(f"top_k must be 0 (no limit) or more, not {top_k}")
+            if problems:
+                raise errors.ConfigError("; ".join(problems) + ".")
         ids = self.prompt_ids(prompt)
         if len(ids) + max_new_tokens > self.context_length:
             raise errors.ConfigError(
