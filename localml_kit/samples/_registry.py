@@ -164,10 +164,10 @@ REGISTRY: tuple[Sample, ...] = (
         source=_SMOLLM2_WHEEL,
         hub_repo="HuggingFaceTB/SmolLM2-135M-Instruct",
         variants={
+            "onnx-gguf": "onnx-gguf",
             "onnx-int4": "onnx-int4",
             "onnx-int8": "onnx-int8",
             "onnx-fp32": "onnx-fp32",
-            "onnx-gguf": "onnx-gguf",
             "gguf": "gguf/SmolLM2-135M-Instruct.Q4_1.gguf",
             "hf-fp32": "hf-fp32",
         },
