@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from localml_kit import errors
+from localml_kit import _plot, errors
 
 COLUMNS = (
     "candidate",
@@ -151,10 +151,11 @@ class Comparison:
                     bins=edges,
                     histtype="step",
                     lw=1.5,
-                    label=text,
+                    label=_plot.label(text),
                 )
             ax.set_xscale("log")
-            ax.set_title(f"|candidate - reference|: {out}", fontsize=10)
+            _plot.plain_log_ticks(ax)
+            ax.set_title(_plot.label(f"|candidate - reference|: {out}"), fontsize=10)
             ax.set_xlabel("absolute error")
             ax.set_ylabel("values")
             if values:

@@ -27,7 +27,7 @@ from typing import Any
 import onnx
 import pandas as pd
 
-from localml_kit import errors, models
+from localml_kit import _plot, errors, models
 from localml_kit.graph import _gguf, _netron, _onnx, _wire
 from localml_kit.graph._types import ExternalFile, ModelSummary, TensorInfo, TensorSpec
 
@@ -77,7 +77,13 @@ def summarize(model: str | os.PathLike[str] | models.ModelRef | onnx.ModelProto)
         size = model.ByteSize()
         return ModelSummary(path=None, format="onnx", file_bytes=size, total_bytes=size, **fields)
 
-    path = models.resolve(model).path
+    ref = models.resolve(model)
+    summary = _summarize_file(ref.path)
+    summary.label = ref.label
+    return summary
+
+
+def _summarize_file(path: Path) -> ModelSummary:
     _check_file(path)
     if _is_gguf(path):
         with path.open("rb") as handle:
@@ -254,10 +260,12 @@ atexit.register(stop_all)
 # ---- plots --------------------------------------------------------------------------------------
 
 
-def plot(summary: ModelSummary, *, top: int = 15) -> Any:
+def plot(summary: ModelSummary, *, top: int = 15, title: str | None = None) -> Any:
     """Bar charts of the operator mix (top ``top`` types) and of weight bytes by type.
 
     Returns the matplotlib Figure (GGUF files have no graph: only the weight chart).
+    ``title`` names the model in the chart titles (default: the summary's label, a
+    sample's name or the file name).
 
     Example:
         >>> fig = plot(summarize("ppocr-v4-det"))  # doctest: +SKIP
@@ -275,7 +283,9 @@ def plot(summary: ModelSummary, *, top: int = 15) -> Any:
         return fig
     fig, axes = plt.subplots(1, count, figsize=(6 * count, max(3.0, 0.28 * max(len(ops), 4))))
     axes = [axes] if count == 1 else list(axes)
-    name = Path(summary.path).name if summary.path else "model"
+    name = _plot.label(
+        title or summary.label or (Path(summary.path).name if summary.path else "model")
+    )
     if not ops.empty:
         ax = axes.pop(0)
         labels = [op.removeprefix("ai.onnx::") for op in ops["op"]][::-1]

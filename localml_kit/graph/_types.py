@@ -110,6 +110,7 @@ class ModelSummary:
     head_count_kv: int | None = None
     tokenizer_model: str | None = None
     vocab_size: int | None = None
+    label: str = ""  # what the user called it: a sample name, else the file name
 
     # ---- derived views -------------------------------------------------------------------------
     @property

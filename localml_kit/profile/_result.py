@@ -13,7 +13,7 @@ from typing import Any, get_args, get_type_hints
 import numpy as np
 import pandas as pd
 
-from localml_kit import errors
+from localml_kit import _plot, errors
 
 _WORKER = {"from": "worker"}  # a measurement the worker reports under the field's name
 
@@ -336,7 +336,7 @@ class ProfileResult:
         data = [np.asarray(v, dtype=float) for v in ok["latencies_ms"]]
         if data:
             ax.boxplot(data, whis=(1, 99), showfliers=False, widths=0.6, **_horizontal())
-            ax.set_yticks(range(1, len(data) + 1), list(ok["label"]))
+            ax.set_yticks(range(1, len(data) + 1), [_plot.label(v) for v in ok["label"]])
             ax.scatter(
                 ok["p50_ms"], range(1, len(data) + 1), marker="|", s=200, label="p50", zorder=3
             )
