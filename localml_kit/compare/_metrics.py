@@ -6,6 +6,7 @@ records, so other modules (optimize, slm) and tests reuse them directly.
 
 from __future__ import annotations
 
+import html
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -264,6 +265,15 @@ class TokenAgreement:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def __str__(self) -> str:
+        return (
+            f"next-token agreement {self.agreement:.1%} over {self.positions} positions; "
+            f"mean KL {self.mean_kl:.4f} nats (max {self.max_kl:.3f}); top-5 overlap {self.top5:.1%}"
+        )
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(str(self))}</p>"
 
 
 def token_agreement(

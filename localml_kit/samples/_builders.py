@@ -53,6 +53,20 @@ def smollm2_onnx_gguf(folder: Path) -> None:
     carry_blocks(folder / "gguf" / SMOLLM2_GGUF, folder / "onnx-fp32", folder / "onnx-gguf")
 
 
+def _name_fixed_output_dims(path: Path, *, hidden: int) -> None:
+    """The exporter leaves the embedding width as a made-up symbol (``Divsentence_embedding_dim_1``);
+    it is fixed: write it as the number it is."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for output in model.graph.output:
+        dims = output.type.tensor_type.shape.dim
+        if dims and not dims[-1].HasField("dim_value"):
+            dims[-1].Clear()
+            dims[-1].dim_value = hidden
+    onnx.save(model, str(path))
+
+
 def minilm_export(folder: Path) -> None:
     """Sentence-transformers MiniLM -> ONNX with mean pooling and L2 normalisation inside.
 
@@ -110,6 +124,7 @@ def minilm_export(folder: Path) -> None:
             dynamo=False,
         )
         expected = module(*args)[1].numpy()
+    _name_fixed_output_dims(onnx_path, hidden=int(expected.shape[-1]))
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     got = session.run(["sentence_embedding"], feeds)[0]
     err = float(np.abs(got - expected).max())

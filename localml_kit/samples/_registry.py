@@ -210,6 +210,7 @@ REGISTRY: tuple[Sample, ...] = (
         steps=("minilm_export",),
         build_requires=_BUILD_TORCH,
         tags=("embeddings", "bert"),
+        recipe=2,
         inputs="minilm_sentences",
         primary_outputs=("sentence_embedding",),
     ),
