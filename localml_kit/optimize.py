@@ -193,11 +193,17 @@ def _quiet_tools(notes: list[str]) -> Iterator[None]:
             logger.setLevel(logging.WARNING)
             logger.propagate = True
     root.handlers = [capture]
+    import onnxruntime as ort
+
+    # Sessions the tools open inside (pre-processing, calibration) log ONNX Runtime's C++
+    # warnings ("Removing initializer ...") straight to stderr: only errors while they run.
+    ort.set_default_logger_severity(3)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield
     finally:
+        ort.set_default_logger_severity(2)  # ONNX Runtime's default: warnings
         for logger, handlers, level, propagate in saved:
             logger.handlers = handlers
             logger.setLevel(level)
