@@ -42,11 +42,10 @@ class ChatPanel(Fallback, widgets.VBox):
         self.result: slm.Reply | None = None
         self._task = Background()
         self.transcript = widgets.HTML(layout=widgets.Layout(max_height="360px", overflow="auto"))
-        self.reply = widgets.Textarea(
-            disabled=True,
-            placeholder="the reply streams in here",
-            layout=widgets.Layout(width="100%", height="140px"),
-        )
+        # The reply as plain text (kept for code and tests); people read it in ``live``, under
+        # the transcript, as it streams.
+        self.reply = widgets.Textarea(disabled=True, layout=widgets.Layout(display="none"))
+        self.live = widgets.HTML()
         self.prompt = widgets.Textarea(
             placeholder="Ask something ...", layout=widgets.Layout(width="100%", height="60px")
         )
@@ -55,24 +54,44 @@ class ChatPanel(Fallback, widgets.VBox):
         )
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
         self.reset_button = widgets.Button(description="New chat", icon="refresh")
-        self.max_tokens = widgets.IntSlider(128, min=8, max=1024, step=8, description="max tokens")
-        self.greedy = widgets.Checkbox(True, description="greedy (no sampling)")
-        self.temperature = widgets.FloatSlider(
-            0.7, min=0.05, max=2.0, step=0.05, description="temperature"
+        self.max_tokens = widgets.IntSlider(
+            128,
+            min=8,
+            max=1024,
+            step=8,
+            description="max tokens",
+            style={"description_width": "initial"},
         )
-        self.top_p = widgets.FloatSlider(0.9, min=0.05, max=1.0, step=0.05, description="top-p")
-        self.top_k = widgets.IntSlider(50, min=1, max=200, description="top-k")
+        wide = {"description_width": "initial"}
+        self.greedy = widgets.Checkbox(
+            True,
+            description="greedy (no sampling)",
+            indent=False,
+            style=wide,
+            layout=widgets.Layout(width="auto", margin="0 16px 0 0"),
+        )
+        self.temperature = widgets.FloatSlider(
+            0.7, min=0.05, max=2.0, step=0.05, description="temperature", style=wide
+        )
+        self.top_p = widgets.FloatSlider(
+            0.9, min=0.05, max=1.0, step=0.05, description="top-p", style=wide
+        )
+        self.top_k = widgets.IntSlider(50, min=1, max=200, description="top-k", style=wide)
         self.stats = widgets.HTML()
         self.send_button.on_click(lambda _: self.send())
         self.stop_button.on_click(lambda _: self.chat.stop())
         self.reset_button.on_click(lambda _: self._reset())
         self.greedy.observe(lambda _: self._sync_sampling(), names="value")
         self._sync_sampling()
-        sampling = widgets.HBox([self.greedy, self.temperature, self.top_p, self.top_k])
+        sampling = widgets.HBox(
+            [self.greedy, self.temperature, self.top_p, self.top_k],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
         super().__init__(
             [
                 widgets.HTML(f"<b>Model</b>: {html.escape(str(self.chat.path))}"),
                 self.transcript,
+                self.live,
                 self.reply,
                 self.prompt,
                 widgets.HBox(
@@ -91,6 +110,7 @@ class ChatPanel(Fallback, widgets.VBox):
     def _reset(self) -> None:
         self.chat.reset()
         self.transcript.value = ""
+        self.live.value = ""
         self.reply.value = ""
         self.stats.value = ""
 
@@ -128,9 +148,12 @@ class ChatPanel(Fallback, widgets.VBox):
         }
         try:
             shown = ""
+            asked = f"<p><b>You</b>: {html.escape(text)}</p>"
             for piece in self.chat.stream(text, **options):
                 shown += piece
                 self.reply.value = shown
+                self.live.value = f"{asked}<p><b>Model</b>: {html.escape(shown)}</p>"
+            self.live.value = ""
             self.result = self.chat.last
             self.prompt.value = ""
             if self.result is not None:
@@ -142,5 +165,6 @@ class ChatPanel(Fallback, widgets.VBox):
         except errors.LocalMLError as exc:
             show_error(self.stats, exc)
         finally:
+            self.live.value = ""
             self.send_button.disabled = False
             self.stop_button.disabled = True

@@ -143,14 +143,19 @@ class ProfilerPanel(Fallback, widgets.VBox):
         self.status = widgets.HTML()
         self.table = widgets.HTML()
         self.plots = widgets.Tab(
-            children=[widgets.Image(format="png") for _ in PLOTS], titles=PLOTS
+            children=[widgets.Image(format="png") for _ in PLOTS],
+            titles=PLOTS,
+            layout=widgets.Layout(display="none"),  # no empty (broken) images before a run
         )
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         super().__init__(
             [
                 self.model,
-                widgets.HBox(list(self.providers.values())),
+                widgets.HBox(
+                    list(self.providers.values()),
+                    layout=widgets.Layout(flex_flow="row wrap", grid_gap="4px 16px"),
+                ),
                 widgets.HBox([self.threads, self.batches, self.min_seconds]),
                 widgets.HBox([self.run_button, self.stop_button, self.progress]),
                 self.status,
@@ -231,6 +236,7 @@ class ProfilerPanel(Fallback, widgets.VBox):
             self.table.value = result._repr_html_()
             for image, which in zip(self.plots.children, PLOTS, strict=True):
                 image.value = _png(result, which)
+            self.plots.layout.display = None
             stopped = (result.table["status"] == "stopped").any()
             self.status.value = ("<p>Stopped.</p>" if stopped else "<p>Done.</p>") + _dims_html(
                 result
