@@ -5,6 +5,8 @@ environment variable and see the effect at once.
 
 - ``LOCALML_HOME``: the kit's cache folder (default: the user cache dir).
 - ``LOCALML_OFFLINE`` or ``HF_HUB_OFFLINE``: never touch the network.
+- ``LOCALML_HUB_TIMEOUT``: seconds one Hub call (a search, a card) may take in
+  all, default 20.
 - ``LOCALML_PIP_INDEX_URL``: the package index that sample wheels come from
   (default: pip's own configuration).
 - ``LOCALML_SAMPLE_SOURCES``: where samples come from, in order of preference
@@ -33,6 +35,7 @@ __all__ = [
     "downloads_dir",
     "hf_hub_cache",
     "home",
+    "hub_timeout_s",
     "is_offline",
     "lmstudio_models_dir",
     "model_dirs",
@@ -81,6 +84,37 @@ def is_offline() -> bool:
         True
     """
     return _flag("LOCALML_OFFLINE") or _flag("HF_HUB_OFFLINE")
+
+
+_HUB_TIMEOUT_S = 20.0
+
+
+def hub_timeout_s() -> float:
+    """Seconds one Hub call may take in all (``LOCALML_HUB_TIMEOUT``, default 20).
+
+    A total deadline, not a per-read timeout: a Hub that answers one byte at a
+    time is given up on when it runs out, like one that never answers.
+
+    Example:
+        >>> os.environ["LOCALML_HUB_TIMEOUT"] = "5"
+        >>> hub_timeout_s()
+        5.0
+    """
+    value = os.environ.get("LOCALML_HUB_TIMEOUT", "").strip()
+    if not value:
+        return _HUB_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        from localml_kit.errors import ConfigError
+
+        raise ConfigError(
+            f"LOCALML_HUB_TIMEOUT={value!r} is not a number of seconds above 0; "
+            "set it to e.g. 30, or unset it for the default of 20."
+        )
+    return seconds
 
 
 def pip_index_url() -> str | None:

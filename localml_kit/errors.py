@@ -25,6 +25,7 @@ __all__ = [
     "DownloadError",
     "EnvironmentCreateError",
     "EnvironmentNotReadyError",
+    "HubTimeoutError",
     "InputError",
     "LocalMLError",
     "LocalMLWarning",
@@ -87,6 +88,10 @@ class OfflineError(LocalMLError, ConnectionError):
 
 class DownloadError(LocalMLError, ConnectionError):
     """A download that failed: the index or hub did not answer, or refused."""
+
+
+class HubTimeoutError(DownloadError, TimeoutError):
+    """A Hub call that ran past its deadline (or a download that stopped moving) and was stopped."""
 
 
 class ChecksumError(LocalMLError, ValueError):

@@ -33,6 +33,7 @@ def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("LOCALML_OFFLINE", raising=False)
+    monkeypatch.delenv("LOCALML_HUB_TIMEOUT", raising=False)
     monkeypatch.delenv("LOCALML_PIP_INDEX_URL", raising=False)
     # The zoo's stores on disk: empty folders, never the user's own.
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)

@@ -10,6 +10,10 @@ answers ``GET /api/models`` (really filtering on ``search``, ``author``,
 ``expand`` only the fields asked for), ``GET /api/models/{repo}`` and
 ``.../revision/{rev}`` (``siblings`` with sizes when ``blobs=true``), and
 ``GET /api/models/{repo}/tree/{rev}`` (what ``snapshot_download`` lists).
+
+``serve_trickle`` is a Hub that is there but never finishes an answer: it sends
+one byte every ``interval_s`` seconds, from the status line on (``headers``) or
+after complete headers (``body``), far more often than any per-read timeout.
 """
 
 from __future__ import annotations
@@ -220,10 +224,74 @@ def serve_hub(
         {"files": dict(files), "models": {m["id"]: dict(m) for m in models}, "requests": []},
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}", handler.requests
     finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    mode: ClassVar[str] = "headers"
+    interval_s: ClassVar[float] = 0.2
+    stop: ClassVar[threading.Event] = threading.Event()
+    requests: ClassVar[list[str]] = []
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _drip(self, data: bytes) -> bool:
+        """Send ``data`` a byte at a time; False once the client left or the server stops."""
+        for i in range(len(data)):
+            if self.stop.wait(self.interval_s):
+                return False
+            try:
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+            except OSError:
+                return False
+        return True
+
+    def do_GET(self) -> None:
+        self.requests.append(f"{self.command} {self.path}")
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        if self.mode == "body":
+            self.wfile.write(head + b"Content-Length: 1000000\r\n\r\n")
+            self.wfile.flush()
+            head = b""
+        else:
+            head += b"X-Padding: "
+        filler = b" " if self.mode == "body" else b"a"
+        if self._drip(head):
+            while self._drip(filler * 64):
+                pass
+
+    do_HEAD = do_GET
+
+
+@contextmanager
+def serve_trickle(
+    mode: str = "headers", interval_s: float = 0.2
+) -> Iterator[tuple[str, list[str]]]:
+    """A Hub that answers every request one byte per ``interval_s``, never finishing.
+
+    ``mode`` is ``headers`` (the status line and headers trickle) or ``body``
+    (headers at once, then the body trickles). Yields (endpoint URL, requests seen).
+    """
+    handler: type[_Trickle] = type(
+        "Trickle",
+        (_Trickle,),
+        {"mode": mode, "interval_s": interval_s, "stop": threading.Event(), "requests": []},
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = False  # server_close() waits for every handler to see the stop
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", handler.requests
+    finally:
+        handler.stop.set()
         server.shutdown()
         server.server_close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import tracemalloc
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -388,6 +390,137 @@ def test_netron_serves_the_page_with_the_kits_settings(tmp_path: Path) -> None:
         view.close()
     assert port_closed(view.port)
     assert "closed" in view._repr_html_()
+
+
+def raw(port: int, path: str, host: str | None = "", method: str = "GET") -> tuple[int, bytes]:
+    """One request with this exact path and Host header ("" = the server's own, None = none)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        if host is not None:
+            conn.putheader("Host", host or f"127.0.0.1:{port}")
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def model_with_external_data(folder: Path) -> tuple[Path, Path]:
+    """folder/model.onnx keeping its weights in folder/weights.bin, with a secret beside them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.onnx"
+    onnx.save(
+        tiny_model(),
+        path,
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
+    (folder / "secret.txt").write_text("the user's secret")
+    return path, folder / "weights.bin"
+
+
+def test_netron_serves_the_model_and_its_external_data_and_nothing_else(tmp_path: Path) -> None:
+    path, weights = model_with_external_data(tmp_path / "models")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("outside the model's folder")
+    (tmp_path / "models" / "link.bin").symlink_to(outside / "secret.txt")
+    with graph.show(path) as view:
+        port = view.port
+        assert raw(port, "/data/model.onnx") == (200, path.read_bytes())
+        assert raw(port, "/data/weights.bin") == (200, weights.read_bytes())
+        assert raw(port, "/data/weights.bin?cb=1700000000", method="HEAD")[0] == 200
+        assert raw(port, "/")[0] == 200 and raw(port, "/index.js")[0] == 200
+        for probe in [
+            "/data/secret.txt",
+            "/data/link.bin",  # a symlink out of the folder
+            "/data/./secret.txt",
+            "/data/../models/secret.txt",
+            "/data/%2e%2e/models/secret.txt",
+            "/data/%2E%2E%2Fmodels%2Fsecret.txt",
+            "/data/weights.bin/../secret.txt",
+            "/data/" + str(path.parent / "secret.txt"),  # an absolute path
+            "/data/" + urllib.request.pathname2url(str(outside / "secret.txt")),
+            "/data//etc/passwd",
+            "//etc/passwd",
+            "/../../../../etc/passwd",
+            "/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+            "/..%2f..%2f..%2f..%2fetc%2fpasswd",
+            "/data/secret.txt%00.onnx",
+            "/index.js%00",
+            "/data/",
+            "/data",
+            "/__init__.py",  # netron's own Python files are not web files
+        ]:
+            status, body = raw(port, probe)
+            assert status == 404, probe
+            assert b"secret" not in body and b"root:" not in body, probe
+
+
+def test_netron_refuses_external_data_names_that_leave_the_folder(tmp_path: Path) -> None:
+    """A model whose tensors name files outside its folder (.., absolute, a symlink out) gets none."""
+    path, weights = model_with_external_data(tmp_path / "models")
+    (tmp_path / "secret.txt").write_text("next to the folder")
+    (tmp_path / "models" / "link.bin").symlink_to(tmp_path / "secret.txt")
+    model = onnx.load(path, load_external_data=False)
+    names = ["../secret.txt", str(tmp_path / "secret.txt"), "link.bin"]
+    for tensor, name in zip(model.graph.initializer, names, strict=True):
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = name
+    # Only the Constant node's tensor names weights.bin: attribute tensors count too.
+    constant = next(n for n in model.graph.node if n.op_type == "Constant").attribute[0].t
+    constant.data_location = onnx.TensorProto.EXTERNAL
+    constant.external_data.add(key="location", value="weights.bin")
+    evil = tmp_path / "models" / "evil.onnx"
+    evil.write_bytes(model.SerializeToString())
+    with graph.show(evil) as view:
+        assert raw(view.port, "/data/weights.bin") == (200, weights.read_bytes())
+        for name in names:
+            assert raw(view.port, "/data/" + urllib.parse.quote(name))[0] == 404, name
+
+
+def test_netron_serves_external_data_from_a_hugging_face_cache_layout(tmp_path: Path) -> None:
+    """snapshots/REV/ holds links into blobs/: the model's data is served, the other blobs are not."""
+    path, weights = model_with_external_data(tmp_path / "export")
+    blobs, snapshot = tmp_path / "blobs", tmp_path / "snapshots" / "rev"
+    blobs.mkdir()
+    snapshot.mkdir(parents=True)
+    for name, source in [("m0", path), ("w0", weights), ("other", tmp_path / "export/secret.txt")]:
+        (blobs / name).write_bytes(source.read_bytes())
+    (snapshot / "model.onnx").symlink_to("../../blobs/m0")
+    (snapshot / "weights.bin").symlink_to("../../blobs/w0")
+    with graph.show(snapshot / "model.onnx") as view:
+        assert raw(view.port, "/data/model.onnx") == (200, path.read_bytes())
+        assert raw(view.port, "/data/weights.bin") == (200, weights.read_bytes())
+        for probe in ("/data/other", "/data/m0", "/data/../blobs/other", "/data/w0"):
+            assert raw(view.port, probe)[0] == 404, probe
+
+
+def test_netron_answers_only_its_own_host_names(tmp_path: Path) -> None:
+    """DNS rebinding: a request for any other name (or none) gets 403, whatever the path."""
+    path, _ = model_with_external_data(tmp_path / "models")
+    with graph.show(path) as view:
+        port = view.port
+        assert raw(port, "/", host=f"127.0.0.1:{port}")[0] == 200
+        assert raw(port, "/data/model.onnx", host=f"LOCALHOST:{port}")[0] == 200
+        for host in [
+            f"evil.example:{port}",
+            "evil.example",
+            f"127.0.0.1:{port + 1}",
+            "127.0.0.1",
+            f"[::1]:{port}",  # it binds 127.0.0.1 only
+            f"127.0.0.1.evil.example:{port}",
+            None,
+        ]:
+            for target in ("/", "/data/model.onnx", "/index.js", "/data/secret.txt"):
+                for method in ("GET", "HEAD"):
+                    status, body = raw(port, target, host=host, method=method)
+                    assert status == 403, (host, target, method)
+                    assert b"netron" not in body.lower() or b"forbidden" in body
 
 
 def test_several_views_at_once_and_stop_all(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -22,7 +23,7 @@ from localml_kit import errors, hardware, samples, zoo
 from localml_kit._download import sha256_file
 from localml_kit.cli import main
 from localml_kit.zoo import _facts
-from tests.hubserver import model_record, serve_hub
+from tests.hubserver import model_record, serve_hub, serve_trickle
 
 SMOLLM2 = "smollm2-135m-instruct"
 SMOLLM2_PARAMETERS = 134_515_008
@@ -266,11 +267,13 @@ def test_a_hub_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch) -> 
         silent.listen(8)
         monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
         start = time.perf_counter()
-        with pytest.raises(errors.DownloadError, match="did not answer"):
+        with pytest.raises(
+            errors.HubTimeoutError, match=r"did not answer the search within 0\.5 s"
+        ):
             zoo.source("hub", timeout=0.5).search("x")
-        with pytest.raises(errors.DownloadError, match="could not read the card"):
+        with pytest.raises(errors.HubTimeoutError, match="did not send the card of org/x within"):
             zoo.source("hub", timeout=0.5).card("org/x")
-        with pytest.raises(errors.DownloadError, match="ReadTimeout"):
+        with pytest.raises(TimeoutError, match=r"did not send the card of org/x within 0\.5 s"):
             zoo.source("hub", timeout=0.5).fetch("org/x", progress=False)
         assert time.perf_counter() - start < 6
 
@@ -299,20 +302,101 @@ class _StallsOnFiles(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
 
-def test_a_hub_that_stalls_mid_fetch_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fetch whose file requests stall (and would retry for minutes) gives up after stall_s."""
+def test_the_hub_deadline_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert zoo.source("hub").deadline_s == 20.0
+    monkeypatch.setenv("LOCALML_HUB_TIMEOUT", "2.5")
+    assert zoo.source("hub").deadline_s == 2.5 and zoo.source("onnx-zoo").deadline_s == 2.5
+    assert zoo.source("hub", timeout=7).deadline_s == 7
+    for bad in ("soon", "0", "-3", "nan", "inf"):
+        monkeypatch.setenv("LOCALML_HUB_TIMEOUT", bad)
+        with pytest.raises(errors.ConfigError, match="LOCALML_HUB_TIMEOUT"):
+            zoo.source("hub").deadline_s  # noqa: B018
+
+
+def _kit_threads(before: set[threading.Thread]) -> list[str]:
+    """Threads alive now that were not before, other than the test servers' request handlers."""
+    return [
+        t.name
+        for t in threading.enumerate()
+        if t not in before and not t.name.endswith("(process_request_thread)")
+    ]
+
+
+def _children() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True) if p.is_running()]
+
+
+def test_a_hub_that_stalls_mid_fetch_times_out(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fetch whose file requests stall (and would retry for minutes) gives up after stall_s.
+
+    huggingface_hub's download threads used to outlive this (and, once the server
+    was gone, log "Connection refused ... Retrying" into a closed stream after the
+    test run, and hold the interpreter's exit for ~45 s). Now nothing of the fetch
+    is left: no thread, no child process, no log line afterwards.
+    """
     server = ThreadingHTTPServer(("127.0.0.1", 0), _StallsOnFiles)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    before = set(threading.enumerate())
+    children = _children()
     try:
         monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
         start = time.perf_counter()
-        with pytest.raises(errors.DownloadError, match="stopped answering: nothing arrived"):
-            zoo.source("hub", timeout=0.5, stall_s=2).fetch("org/x", progress=False)
+        with pytest.raises(errors.HubTimeoutError, match="stopped answering: nothing arrived"):
+            zoo.source("hub", timeout=3, stall_s=2).fetch("org/x", progress=False)
         assert time.perf_counter() - start < 6
+        assert _kit_threads(before) == []
+        assert _children() == children
     finally:
         server.shutdown()
         server.server_close()
+    with caplog.at_level("DEBUG"):
+        time.sleep(1.2)  # past huggingface_hub's first retry wait, with the server gone
+    assert [r for r in caplog.records if r.name.startswith("huggingface_hub")] == []
+    assert _kit_threads(before) == []
+
+
+def test_a_fetch_leaves_no_thread_or_process_behind(hub: list[str]) -> None:
+    before = set(threading.enumerate())
+    children = _children()
+    folder = zoo.fetch("org/tiny-onnx", allow_patterns=["*.onnx"], progress=False)
+    assert (folder / "model.onnx").is_file()
+    with pytest.raises(errors.ModelNotFoundError):
+        zoo.fetch("org/missing", progress=False)
+    assert _kit_threads(before) == [] and _children() == children
+    assert [t.name for t in threading.enumerate() if not t.daemon] == ["MainThread"]
+
+
+@pytest.mark.parametrize("mode", ["headers", "body"])
+def test_a_trickling_hub_is_given_up_on_at_the_deadline(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Hub sending a byte every 0.2 s never trips a per-read timeout; the total deadline stops it.
+
+    search then shows the local sources with one note (the onnx-zoo source, the same
+    Hub, is not asked again), as for an unreachable Hub; card and fetch raise.
+    """
+    monkeypatch.setenv("LOCALML_HUB_TIMEOUT", "1.5")
+    before = set(threading.enumerate())
+    children = _children()
+    with serve_trickle(mode, interval_s=0.2) as (endpoint, requests):
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        start = time.perf_counter()
+        result = zoo.search("digits", sources=["hub", "onnx-zoo", "samples"])
+        took = time.perf_counter() - start
+        assert took < 1.5 + 1.0, f"search took {took:.1f} s"
+        assert _ids(result.cards) == ["digits-mlp", "digits-forest"]
+        assert result.notes == ["Hub unreachable (no answer within 1.5 s): showing local sources"]
+        assert result.offline is True
+        assert len(requests) == 1 and requests[0].startswith("GET /api/models?")
+        for call in (lambda: zoo.card("org/x"), lambda: zoo.fetch("org/x", progress=False)):
+            start = time.perf_counter()
+            with pytest.raises(errors.HubTimeoutError, match=r"within 1\.5 s"):
+                call()
+            assert time.perf_counter() - start < 1.5 + 1.0
+    assert _kit_threads(before) == [] and _children() == children
 
 
 class _Unavailable(BaseHTTPRequestHandler):

@@ -14,8 +14,16 @@ itself and serves ``index.html`` with the kit's settings:
   any request to another host (IP lookup, analytics, error reports) before it
   leaves the machine.
 
-Each model gets its own server (a thread in this process, on a free port); the
-model's folder is served under ``/data/`` so external-data files resolve.
+It hands out nothing else. Under ``/data/`` it serves the model file and, for
+an ONNX model, the external-data files its tensors name (their ``location``
+entries, read from the model's skeleton without its weights), each by that exact
+name; every other path, inside the model's folder or not, answers 404. A request
+whose ``Host`` header is not ``127.0.0.1:<port>`` or ``localhost:<port>`` answers
+403, so a web page that rebinds its own name to 127.0.0.1 (DNS rebinding)
+cannot read through the viewer.
+
+Each model gets its own server (a thread in this process, on a free port of
+127.0.0.1).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import urllib.parse
 from pathlib import Path
 
 from localml_kit import errors
+from localml_kit.graph import _onnx, _wire
 
 _MIME = {
     ".html": "text/html; charset=utf-8",
@@ -87,6 +96,45 @@ def index_page(static: Path, model_name: str) -> bytes:
     return page.encode("utf-8")
 
 
+def served_files(model: Path) -> dict[str, Path]:
+    """What the viewer serves under ``/data/``: the model and its external-data files, by name.
+
+    External-data names come from every tensor's ``location`` entry (read
+    without the weights). A name is kept only when it is a plain relative path
+    (no ``..``, not absolute) to a file that, symlinks followed, stays in the
+    model's folder (or, for a model that is itself a link, as in the Hugging
+    Face cache, in the folder its target lives in).
+
+    Example:
+        >>> sorted(served_files(Path("model.onnx")))  # doctest: +SKIP
+        ['model.onnx', 'model.onnx.data']
+    """
+    files = {model.name: model}
+    try:
+        skeleton, _ = _wire.load_skeleton(model)
+    except (errors.ModelFormatError, OSError, ValueError):
+        return files  # not ONNX (GGUF), or damaged: netron says so itself
+    roots = {model.parent.resolve(), model.resolve().parent}
+    for location in _onnx.external_locations(skeleton):
+        target = _external_file(model.parent, location, roots)
+        if target is not None:
+            files.setdefault(location, target)
+    return files
+
+
+def _external_file(folder: Path, location: str, roots: set[Path]) -> Path | None:
+    """The file an external-data ``location`` names, if it is safe to serve, else None."""
+    if not _onnx.safe_location(location):
+        return None
+    try:
+        target = (folder / location).resolve()
+        if not target.is_file():
+            return None
+    except (OSError, ValueError):
+        return None
+    return target if any(target.is_relative_to(root) for root in roots) else None
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _NetronServer
 
@@ -100,8 +148,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._serve(head=False)
 
     def _serve(self, head: bool) -> None:
-        path = urllib.parse.unquote(urllib.parse.urlparse(self.path).path)
         server = self.server
+        hosts = [h.strip().lower() for h in self.headers.get_all("Host") or []]
+        if len(hosts) != 1 or hosts[0] not in server.hosts:
+            # DNS rebinding: a page from elsewhere whose name now points at 127.0.0.1.
+            self._text(403, f"forbidden: this viewer answers only for {server.hosts[0]}", head)
+            return
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         if path in ("/", "/index.html"):
             body = index_page(server.static, server.model.name)
             self._send(200, _MIME[".html"], len(body), head, cookie=True)
@@ -109,17 +162,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(body)
             return
         if path.startswith("/data/"):
-            target = _inside(server.model.parent, path[len("/data/") :])
+            target = server.files.get(path[len("/data/") :])
             mime = "application/octet-stream"
         else:
             target = _inside(server.static, path.lstrip("/"))
             mime = _MIME.get(target.suffix.lower(), "") if target else ""
-        if target is None or not target.is_file() or not mime:
-            self._send(404, "text/plain", 9, head)
-            if not head:
-                self.wfile.write(b"not found")
+        try:
+            size = target.stat().st_size if target and mime and target.is_file() else -1
+        except OSError:
+            size = -1
+        if target is None or size < 0:
+            self._text(404, "not found", head)
             return
-        size = target.stat().st_size
         self._send(200, mime, size, head)
         if not head:
             with target.open("rb") as handle:
@@ -127,6 +181,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     shutil.copyfileobj(handle, self.wfile, _CHUNK)
                 except (BrokenPipeError, ConnectionResetError):
                     return
+
+    def _text(self, status: int, text: str, head: bool) -> None:
+        body = text.encode()
+        self._send(status, "text/plain; charset=utf-8", len(body), head)
+        if not head:
+            self.wfile.write(body)
 
     def _send(self, status: int, mime: str, length: int, head: bool, cookie: bool = False) -> None:
         self.send_response(status)
@@ -144,9 +204,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 def _inside(root: Path, relative: str) -> Path | None:
-    """``root/relative`` if it stays inside ``root`` (no ``..`` escapes), else None."""
-    base = root.resolve()
-    target = (base / relative).resolve()
+    """``root/relative`` if it stays inside ``root`` (no ``..`` or symlink escapes), else None."""
+    try:
+        base = root.resolve()
+        target = (base / relative).resolve()
+    except (OSError, ValueError):  # a NUL byte, a name too long, a symlink loop
+        return None
     return target if target.is_relative_to(base) else None
 
 
@@ -157,6 +220,10 @@ class _NetronServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.model = model
         self.static = static
+        self.files = served_files(model)
+        port = int(self.server_address[1])
+        # The Host headers a browser sends for this server's own URL; nothing else is answered.
+        self.hosts = (f"127.0.0.1:{port}", f"localhost:{port}")
 
 
 class NetronServer:

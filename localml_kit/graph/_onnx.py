@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -23,11 +24,21 @@ _LOAD_FACTOR = 1.4
 _SESSION_OVERHEAD_BYTES = 25 * 1024**2
 
 
+def _type_name(elem_type: int) -> str | None:
+    """ONNX's name of an element type (``FLOAT``...), None for a value this onnx does not know."""
+    try:
+        return onnx.TensorProto.DataType.Name(elem_type)
+    except ValueError:
+        return None
+
+
 def dtype_name(elem_type: int) -> str:
-    """A readable element type: 'float32', 'int64', 'int4', ... ('undefined' for 0)."""
+    """A readable element type: 'float32', 'int64', 'int4', ... ('undefined' for 0, 'type99' unknown)."""
     if elem_type == 0:
         return "undefined"
-    name = onnx.TensorProto.DataType.Name(elem_type)
+    name = _type_name(elem_type)
+    if name is None:
+        return f"type{elem_type}"
     try:
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).name
     except (KeyError, TypeError, ValueError):
@@ -35,10 +46,11 @@ def dtype_name(elem_type: int) -> str:
 
 
 def _bits(elem_type: int) -> int:
-    name = onnx.TensorProto.DataType.Name(elem_type) if elem_type else "UNDEFINED"
+    """Bits per element; 0 where unknown (strings, undefined, a type newer than this onnx)."""
+    name = _type_name(elem_type) if elem_type else None
     if name in _SUB_BYTE_BITS:
         return _SUB_BYTE_BITS[name]
-    if name == "STRING" or elem_type == 0:
+    if name is None or name == "STRING":
         return 0
     try:
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).itemsize * 8
@@ -80,12 +92,89 @@ def _walk(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
             yield from _walk(sub)
 
 
-def _tensor_info(tensor: onnx.TensorProto, model_dir: Path | None) -> TensorInfo:
-    count = int(np.prod(tensor.dims, dtype=np.int64)) if tensor.dims else 1
+def _graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """Every tensor stored in a graph and its subgraphs: initializers, sparse ones, attributes."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            sparse_tensors = list(attr.sparse_tensors)
+            if attr.HasField("sparse_tensor"):
+                sparse_tensors.append(attr.sparse_tensor)
+            for sparse in sparse_tensors:
+                yield from (sparse.values, sparse.indices)
+        for sub in _subgraphs(node):
+            yield from _graph_tensors(sub)
+
+
+def external_locations(model: onnx.ModelProto) -> list[str]:
+    """The external-data file names (``location`` entries) of every tensor, in first-seen order.
+
+    Example:
+        >>> external_locations(onnx.ModelProto())
+        []
+    """
+    found: dict[str, None] = {}
+    for tensor in _graph_tensors(model.graph):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    found.setdefault(entry.value, None)
+    return list(found)
+
+
+def safe_location(location: str) -> bool:
+    """Whether an external-data ``location`` is what ONNX allows: a plain path inside the model's folder.
+
+    Example:
+        >>> safe_location("model.onnx.data"), safe_location("../../etc/passwd")
+        (True, False)
+    """
+    relative = PurePosixPath(location)
+    return bool(location) and not (
+        "\\" in location
+        or "\x00" in location
+        or relative.is_absolute()
+        or ".." in relative.parts
+        or len(location) > 4096
+    )
+
+
+def _external(tensor: onnx.TensorProto, where: str) -> dict[str, str]:
+    """A tensor's external-data entries, checked: a safe location, numbers for offset and length."""
+    entries = {e.key: e.value for e in tensor.external_data}
+    location = entries.get("location", "")
+    if not safe_location(location):
+        raise errors.ModelFormatError(
+            f"{where}: tensor {tensor.name!r} keeps its data at {location[:200]!r}, which is not "
+            "a file inside the model's folder (ONNX allows only relative paths without ..). "
+            "The model is damaged or unsafe; re-export or re-download it."
+        )
+    for key in ("offset", "length"):
+        value = entries.get(key, "0")
+        if not (value.isascii() and value.isdigit()):
+            raise errors.ModelFormatError(
+                f"{where}: tensor {tensor.name!r} has external data {key}={value[:40]!r}, not a "
+                "number of bytes. The model is damaged; re-export or re-download it."
+            )
+    return entries
+
+
+def _tensor_info(tensor: onnx.TensorProto, where: str) -> TensorInfo:
+    if any(d < 0 for d in tensor.dims):
+        raise errors.ModelFormatError(
+            f"{where}: tensor {tensor.name!r} has a negative dimension {list(tensor.dims)}. "
+            "The model is damaged; re-export or re-download it."
+        )
+    count = math.prod(tensor.dims)
     nbytes = (count * _bits(tensor.data_type) + 7) // 8
     location = "inline"
     if tensor.data_location == onnx.TensorProto.EXTERNAL:
-        entries = {e.key: e.value for e in tensor.external_data}
+        entries = _external(tensor, where)
         location = entries.get("location", "")
         if "length" in entries:
             nbytes = int(entries["length"])
@@ -107,9 +196,9 @@ def _is_tensor_constant(node: onnx.NodeProto) -> bool:
     )
 
 
-def _constant_info(node: onnx.NodeProto) -> TensorInfo:
+def _constant_info(node: onnx.NodeProto, where: str) -> TensorInfo:
     tensor = next(a.t for a in node.attribute if a.name == "value")
-    info = _tensor_info(tensor, None)
+    info = _tensor_info(tensor, where)
     return TensorInfo(
         node.output[0] if node.output else node.name,
         info.dtype,
@@ -176,6 +265,14 @@ def _check_complete(model: onnx.ModelProto, path: str) -> None:
         )
 
 
+def _file_size(path: Path) -> int | None:
+    """The size of a regular file, None when there is none (or it cannot be read)."""
+    try:
+        return path.stat().st_size if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 def summary_fields(
     model: onnx.ModelProto, path: Path | None, *, skipped_bytes: int
 ) -> dict[str, Any]:
@@ -195,11 +292,11 @@ def summary_fields(
         if d not in _STANDARD_DOMAINS
     )
 
-    tensors = [_tensor_info(t, model_dir) for t in graph.initializer]
-    tensors += [_tensor_info(s.values, model_dir) for s in graph.sparse_initializer]
+    tensors = [_tensor_info(t, where) for t in graph.initializer]
+    tensors += [_tensor_info(s.values, where) for s in graph.sparse_initializer]
     initializer_names = {t.name for t in tensors}
     # Some exporters (PaddlePaddle's, older PyTorch) keep weights in Constant nodes.
-    tensors += [_constant_info(node) for node in nodes if _is_tensor_constant(node)]
+    tensors += [_constant_info(node, where) for node in nodes if _is_tensor_constant(node)]
     tensors += [t for node in nodes if node.domain == "ai.onnx.ml" for t in _attribute_arrays(node)]
     tensors = _label_block_quantized(tensors, nodes)
 
@@ -207,19 +304,18 @@ def summary_fields(
     for tensor in graph.initializer:
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
-        entries = {e.key: e.value for e in tensor.external_data}
+        entries = _external(tensor, where)
         end = int(entries.get("offset", 0)) + int(entries.get("length", 0))
         external.setdefault(entries.get("location", ""), []).append(end)
     external_files = []
     for name, ends in sorted(external.items()):
-        file = (model_dir / name) if model_dir else None
-        present = bool(file and file.is_file())
+        size = _file_size(model_dir / name) if model_dir else None
         external_files.append(
             ExternalFile(
                 name=name,
                 expected_bytes=max(ends),
-                present=present,
-                size_bytes=file.stat().st_size if present and file else 0,
+                present=size is not None,
+                size_bytes=size or 0,
             )
         )
 

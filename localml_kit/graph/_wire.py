@@ -18,6 +18,8 @@ import mmap
 from pathlib import Path
 
 import onnx
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from localml_kit import errors
 
@@ -124,6 +126,23 @@ def _strip_graph(buf: mmap.mmap | bytes, start: int, end: int) -> tuple[bytes, i
     )
 
 
+def _not_utf8(model: onnx.ModelProto) -> str | None:
+    """The first text field whose bytes are not UTF-8 (protobuf hands those over as bytes), or None."""
+    stack: list[Message] = [model]
+    while stack:  # a loop, not recursion: a damaged file may nest graphs deeply
+        message = stack.pop()
+        for field, value in message.ListFields():
+            if field.type == FieldDescriptor.TYPE_STRING:
+                values = [value] if isinstance(value, str | bytes) else value
+                if any(isinstance(v, bytes) for v in values):
+                    return field.full_name
+            elif isinstance(value, Message):
+                stack.append(value)
+            elif field.message_type is not None:
+                stack.extend(value)
+    return None
+
+
 def load_skeleton(path: Path) -> tuple[onnx.ModelProto, int]:
     """The model in ``path`` without its initializers' payloads, and how many bytes were skipped.
 
@@ -146,4 +165,10 @@ def load_skeleton(path: Path) -> tuple[onnx.ModelProto, int]:
             f"{path} is not a valid ONNX model ({type(exc).__name__}: {exc}). "
             "Re-export or re-download the file."
         ) from None
+    field = _not_utf8(model)
+    if field is not None:
+        raise errors.ModelFormatError(
+            f"{path} is damaged: its text field {field} is not UTF-8, as ONNX requires. "
+            "Re-export or re-download the file."
+        )
     return model, dropped

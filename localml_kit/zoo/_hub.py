@@ -1,26 +1,31 @@
 """The Hugging Face Hub and the ONNX Model Zoo (the ``onnxmodelzoo`` organisation on the Hub).
 
 Every call honours the offline switch and ``HF_ENDPOINT`` (read at call time),
-probes the endpoint first so an unreachable Hub answers in seconds, and carries
-a timeout. huggingface_hub's ``list_models`` takes no timeout (its shared
-client has none), so listings call the same ``/api/models`` endpoint through
-huggingface_hub's session with one; cards come from ``HfApi.model_info`` and
-downloads from ``snapshot_download`` into the normal HF cache. Some of
-``snapshot_download``'s own requests have no timeout, and its file requests
-retry for minutes, so a fetch runs under a watchdog: when no byte arrives in the
-model's cache folder for ``stall_s`` seconds, it stops waiting with a
-``DownloadError``.
+probes the endpoint first so an unreachable Hub answers in seconds, and has a
+total deadline. A per-read timeout is not enough: a Hub that sends one byte
+every few seconds never trips it, and huggingface_hub's own requests retry for
+minutes from threads of their own. So each call (a listing, a card, a download)
+runs huggingface_hub in a child process (``_hubworker.py``, started through
+``_proc``) that the kit kills when the call is over its time: the deadline
+(``timeout``, default ``LOCALML_HUB_TIMEOUT``) for searches and cards, and for
+a download a watchdog that stops it once no byte has reached the model's cache
+folder for ``stall_s`` seconds. Nothing of a call (no thread, no retry, no log
+line) is left once it returns. Downloads land in the normal HF cache.
 """
 
 from __future__ import annotations
 
-import threading
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from localml_kit import _download, config, errors, hardware
+from localml_kit import _download, _proc, config, errors, hardware
 from localml_kit.zoo import _facts
 from localml_kit.zoo._card import CardFile, ModelCard
 from localml_kit.zoo._source import check_sort
@@ -43,30 +48,96 @@ _HUB_SORT = {"downloads": "downloads", "likes": "likes", "last_modified": "lastM
 PROBE_TIMEOUT_S = 3.0
 
 
-def _network_errors() -> tuple[type[Exception], ...]:
-    """The exceptions huggingface_hub lets through for HTTP and transport failures."""
-    from huggingface_hub.errors import HfHubHTTPError
+WORKER = Path(__file__).with_name("_hubworker.py")
+_POLL_S = 0.1
 
-    found: list[type[Exception]] = [HfHubHTTPError, OSError, ValueError]
-    for module in ("httpx2", "httpx", "requests"):
+
+class _HubFailed(Exception):
+    """What a Hub call in the child raised: its class names (most derived first) and a reason."""
+
+    def __init__(self, types: Sequence[str], reason: str) -> None:
+        super().__init__(reason)
+        self.types = frozenset(types)
+        self.reason = reason
+
+
+def _in_child(
+    job: dict[str, Any],
+    *,
+    late: str,
+    deadline_s: float | None,
+    watch: Path | None = None,
+    stall_s: float = 60.0,
+    bar: Any = None,
+) -> Any:
+    """Run one Hub call (``_hubworker.py``'s job) in a child; its value, else ``_HubFailed``.
+
+    The child is killed (with its process group) when the call has run
+    ``deadline_s`` seconds (HubTimeoutError saying ``late``), or when ``watch``,
+    a folder, has not changed size for ``stall_s`` seconds; ``bar`` (a tqdm) is
+    moved by the bytes ``watch`` gains. However it ends, the child is gone on return.
+    """
+    with tempfile.TemporaryDirectory(prefix="localml-hub-") as tmp:
+        work = Path(tmp)
+        result = work / "result.json"
+        job_file = work / "job.json"
+        job_file.write_text(json.dumps({**job, "result": str(result)}), encoding="utf-8")
+        # The kit shows its own progress (the child's bars would only fill its log), and the
+        # child sends only the call asked for: no telemetry lookup (the agent registry) first.
+        env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+        with (work / "log").open("wb") as log:
+            proc = _proc.start(
+                [sys.executable, "-P", WORKER, job_file],
+                what="a Hugging Face Hub call",
+                stdout=log,
+                stderr=log,
+                env=env,
+            )
         try:
-            mod = __import__(module)
-        except ImportError:
-            continue
-        base = getattr(mod, "HTTPError", None) or getattr(mod, "RequestException", None)
-        if isinstance(base, type) and issubclass(base, Exception):
-            found.append(base)
-    return tuple(found)
-
-
-def _first_line(exc: BaseException) -> str:
-    """A short reason: ``HTTP 503 Service Unavailable``, else the error's first line."""
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    if isinstance(status, int):
-        return f"HTTP {status} {getattr(response, 'reason_phrase', '') or ''}".strip()
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+            started = time.monotonic()
+            seen = peak = (
+                hardware.folder_bytes(watch) if watch is not None and watch.is_dir() else 0
+            )
+            since = started
+            while True:
+                try:
+                    proc.wait(timeout=_POLL_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                now = time.monotonic()
+                if deadline_s is not None and now - started > deadline_s:
+                    raise errors.HubTimeoutError(
+                        f"{late} within {deadline_s:g} s, so the kit stopped waiting. Try again, "
+                        "allow more time (LOCALML_HUB_TIMEOUT, or timeout=), or check the "
+                        "network or HF_ENDPOINT."
+                    )
+                if watch is None:
+                    continue
+                size = hardware.folder_bytes(watch) if watch.is_dir() else 0
+                if size != seen:
+                    if bar is not None and size > peak:
+                        bar.update(size - peak)
+                    seen, peak, since = size, max(peak, size), now
+                elif now - since > stall_s:
+                    raise errors.HubTimeoutError(
+                        f"the Hub stopped answering: nothing arrived for {stall_s:g} s. "
+                        "Check the network or HF_ENDPOINT and fetch again (finished files are kept)."
+                    )
+        finally:
+            _proc.kill(proc)  # at once when it already ended; else it and its group go now
+        try:
+            outcome = json.loads(result.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            said = _proc.tail((work / "log").read_bytes())
+            raise errors.DownloadError(
+                f"the Hub call ended without an answer (exit code {proc.returncode})"
+                + (f": {said}" if said else "")
+                + ". Check that huggingface_hub is installed and works, then try again."
+            ) from None
+    if "error" in outcome:
+        raise _HubFailed(outcome["error"]["types"], outcome["error"]["reason"])
+    return outcome["ok"]
 
 
 def hub_problem(endpoint: str) -> str | None:
@@ -134,6 +205,10 @@ def card_from_info(info: Any, source: str, wanted_format: str | None = None) -> 
 class HubSource:
     """Models on the Hugging Face Hub (``HF_ENDPOINT``, default huggingface.co).
 
+    ``timeout`` is the total time a search or a card may take (default
+    ``LOCALML_HUB_TIMEOUT``, 20 s); a download is stopped once nothing has
+    arrived for ``stall_s`` seconds.
+
     Example:
         >>> hub = HubSource(timeout=10)
         >>> cards = hub.search("smollm2", format="gguf", limit=5)  # doctest: +SKIP
@@ -146,7 +221,7 @@ class HubSource:
     author: str | None = None
 
     def __init__(
-        self, *, endpoint: str | None = None, timeout: float = 15.0, stall_s: float = 60.0
+        self, *, endpoint: str | None = None, timeout: float | None = None, stall_s: float = 60.0
     ) -> None:
         self._endpoint = endpoint
         self.timeout = timeout
@@ -156,6 +231,11 @@ class HubSource:
     def endpoint(self) -> str:
         """The endpoint in use: the one given, else ``HF_ENDPOINT`` now."""
         return (self._endpoint or _download.hub_endpoint()).rstrip("/")
+
+    @property
+    def deadline_s(self) -> float:
+        """Seconds one call may take in all: ``timeout`` if given, else ``LOCALML_HUB_TIMEOUT``."""
+        return self.timeout if self.timeout is not None else config.hub_timeout_s()
 
     def _ready(self, what: str) -> None:
         problem = hub_problem(self.endpoint)
@@ -170,6 +250,16 @@ class HubSource:
             f"{what}: the Hub is unreachable ({problem}). Check the network or HF_ENDPOINT."
         )
 
+    def _get(self, path: str, params: dict[str, Any], late: str) -> Any:
+        """The JSON the Hub answers at ``path``, within the deadline (``_HubFailed`` if it refused)."""
+        job = {
+            "kind": "get",
+            "url": f"{self.endpoint}{path}",
+            "params": params,
+            "timeout": self.deadline_s,
+        }
+        return _in_child(job, late=f"the Hub at {self.endpoint} {late}", deadline_s=self.deadline_s)
+
     def search(
         self,
         query: str = "",
@@ -183,7 +273,6 @@ class HubSource:
         check_sort(sort)
         self._ready(f"searching {self.name}")
         from huggingface_hub import ModelInfo
-        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
         params: dict[str, Any] = {"limit": max(1, min(limit, 1000)), "expand": list(_LIST_FIELDS)}
         if query:
@@ -196,19 +285,15 @@ class HubSource:
             params["filter"] = [format]
         if sort in _HUB_SORT:
             params["sort"] = _HUB_SORT[sort]
-        url = f"{self.endpoint}/api/models"
         try:
-            response = get_session().get(
-                url, params=params, headers=build_hf_headers(), timeout=self.timeout
-            )
-            hf_raise_for_status(response)
-            items = response.json()
+            items = self._get("/api/models", params, "did not answer the search")
             infos = [ModelInfo(**{"siblings": None, **item}) for item in items]
-        except _network_errors() as exc:
+        except (_HubFailed, TypeError, ValueError, AttributeError) as exc:
+            reason = exc.reason if isinstance(exc, _HubFailed) else f"unexpected answer: {exc}"
             raise errors.DownloadError(
-                f"the Hub at {self.endpoint} did not answer the search ({_first_line(exc)}). "
+                f"the Hub at {self.endpoint} did not answer the search ({reason}). "
                 "Try again, or check the network or HF_ENDPOINT."
-            ) from exc
+            ) from None
         return [card_from_info(i, self.name, format) for i in infos[:limit]]
 
     def card(self, id: str) -> ModelCard:
@@ -217,23 +302,36 @@ class HubSource:
         return card_from_info(self._info(id, files_metadata=True), self.name)
 
     def _info(self, id: str, *, files_metadata: bool) -> Any:
-        """``HfApi.model_info`` with a timeout, its failures as kit errors."""
-        from huggingface_hub import HfApi
-        from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+        """The model's ``ModelInfo`` (``/api/models/{id}``) within the deadline, failures as kit errors."""
+        from huggingface_hub import ModelInfo
+        from huggingface_hub.utils import validate_repo_id
 
-        api = HfApi(endpoint=self.endpoint)
         try:
-            return api.model_info(id, files_metadata=files_metadata, timeout=self.timeout)
-        except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+            validate_repo_id(id)
+        except ValueError as exc:
             raise errors.ModelNotFoundError(
-                f"no model {id!r} on the Hub at {self.endpoint} (or it is private or gated: "
-                "log in with `hf auth login`). Check the id (owner/name), e.g. with zoo.search()."
-            ) from exc
-        except _network_errors() as exc:
+                f"{id!r} is not a Hub model id ({exc}). Use owner/name, e.g. from zoo.search()."
+            ) from None
+        params = {"blobs": True} if files_metadata else {}
+        try:
+            return ModelInfo(
+                **self._get(f"/api/models/{id}", params, f"did not send the card of {id}")
+            )
+        except _HubFailed as exc:
+            if exc.types & _NOT_FOUND:
+                raise errors.ModelNotFoundError(
+                    f"no model {id!r} on the Hub at {self.endpoint} (or it is private or gated: "
+                    "log in with `hf auth login`). Check the id (owner/name), e.g. with zoo.search()."
+                ) from None
             raise errors.DownloadError(
-                f"could not read the card of {id} from the Hub ({_first_line(exc)}). "
+                f"could not read the card of {id} from the Hub ({exc.reason}). "
                 "Try again, or check the network or HF_ENDPOINT."
-            ) from exc
+            ) from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise errors.DownloadError(
+                f"could not read the card of {id} from the Hub (unexpected answer: {exc}). "
+                "Try again, or check HF_ENDPOINT."
+            ) from None
 
     def fetch(
         self, id: str, *, allow_patterns: Sequence[str] | None = None, progress: bool = True
@@ -241,96 +339,108 @@ class HubSource:
         """Download a model (or the files matching ``allow_patterns``) into the HF cache.
 
         Files already cached are not downloaded again; offline, or with the Hub
-        unreachable, a complete cached copy is returned.
+        unreachable, a complete cached copy is returned. The download runs in a
+        child process that is stopped once nothing has arrived for ``stall_s``
+        seconds; when this returns or raises, nothing of it is still running.
         """
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import (
-            GatedRepoError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
-
         patterns = list(allow_patterns) if allow_patterns else None
         problem = hub_problem(self.endpoint)
-        if problem is None:
-            # huggingface_hub lists the repo without a timeout: ask first, with one.
-            self._info(id, files_metadata=False)
-        options: dict[str, Any] = {
-            "allow_patterns": patterns,
-            "endpoint": self.endpoint,
-            "cache_dir": config.hf_hub_cache(),
-            "etag_timeout": self.timeout,
-            "local_files_only": problem is not None,
-        }
-        if not progress:
-            options["tqdm_class"] = _silent_tqdm()
-        try:
-            repo = config.hf_hub_cache() / f"models--{id.replace('/', '--')}"
-            folder = Path(_watched(lambda: snapshot_download(id, **options), repo, self.stall_s))
-        except errors.LocalMLError:
-            raise
-        except LocalEntryNotFoundError as exc:
-            if problem is not None and config.is_offline():
-                raise errors.OfflineError(
-                    f"{id} is not in the HF cache ({config.hf_hub_cache()}) and {problem}. "
-                    f"Unset it and run `localml-kit zoo fetch {id}` once with network."
-                ) from exc
-            if problem is not None:
+        if problem is not None:
+            folder = self._cached(id, patterns, problem)
+        else:
+            # The listing, within the deadline: an unknown id fails here, and it gives the sizes.
+            info = self._info(id, files_metadata=True)
+            options = {
+                "allow_patterns": patterns,
+                "endpoint": self.endpoint,
+                "cache_dir": str(config.hf_hub_cache()),
+                "etag_timeout": min(self.deadline_s, self.stall_s),
+            }
+            # Bytes arrive as files under blobs/ (snapshots/ holds links to them).
+            blobs = config.hf_hub_cache() / f"models--{id.replace('/', '--')}" / "blobs"
+            bar = _progress_bar(id, _bytes_wanted(info, patterns)) if progress else None
+            try:
+                job = {"kind": "fetch", "repo_id": id, "options": options}
+                late = f"the download of {id}"
+                folder = Path(
+                    _in_child(
+                        job, late=late, deadline_s=None, watch=blobs, stall_s=self.stall_s, bar=bar
+                    )
+                )
+            except _HubFailed as exc:
+                if exc.types & _NOT_FOUND:
+                    raise errors.ModelNotFoundError(
+                        f"no model {id!r} on the Hub at {self.endpoint} (or it is private or "
+                        "gated: log in with `hf auth login`). Check the id, e.g. with zoo.search()."
+                    ) from None
                 raise errors.DownloadError(
-                    f"{id} is not in the HF cache ({config.hf_hub_cache()}) and the Hub is "
-                    f"unreachable ({problem}). Check the network or HF_ENDPOINT and try again."
-                ) from exc
-            raise errors.DownloadError(
-                f"could not download {id} from the Hub ({_first_line(exc)}). "
-                "Check the network or HF_ENDPOINT, then try again."
-            ) from exc
-        except (RepositoryNotFoundError, RevisionNotFoundError, GatedRepoError) as exc:
-            raise errors.ModelNotFoundError(
-                f"no model {id!r} on the Hub at {self.endpoint} (or it is private or gated: "
-                "log in with `hf auth login`). Check the id, e.g. with zoo.search()."
-            ) from exc
-        except _network_errors() as exc:
-            raise errors.DownloadError(
-                f"could not download {id} from the Hub ({_first_line(exc)}). "
-                "Check the network or HF_ENDPOINT, then try again."
-            ) from exc
+                    f"could not download {id} from the Hub ({exc.reason}). "
+                    "Check the network or HF_ENDPOINT, then try again."
+                ) from None
+            else:
+                if bar is not None and bar.total:  # it may have finished between two looks
+                    bar.update(max(0, bar.total - bar.n))
+            finally:
+                if bar is not None:
+                    bar.close()
         if patterns and not _any_match(folder, patterns):
             raise errors.ModelNotFoundError(
                 f"no file of {id} matches {patterns}; see its files with zoo.card({id!r}).files."
             )
         return folder
 
+    def _cached(self, id: str, patterns: list[str] | None, problem: str) -> Path:
+        """The complete cached copy of ``id`` (no network: the Hub is off or unreachable)."""
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
 
-def _watched(work: Callable[[], Any], folder: Path, stall_s: float) -> Any:
-    """``work()`` in a thread, given up on once ``folder`` has not grown for ``stall_s`` seconds.
-
-    The thread is a daemon: a request that never returns is left behind, not waited for.
-    """
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
         try:
-            outcome["value"] = work()
-        except BaseException as exc:  # handed to the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="localml-fetch", daemon=True)
-    thread.start()
-    seen, since = -1, time.monotonic()
-    while thread.is_alive():
-        thread.join(min(0.5, stall_s / 4))
-        size = hardware.folder_bytes(folder) if folder.is_dir() else 0
-        if size != seen:
-            seen, since = size, time.monotonic()
-        elif thread.is_alive() and time.monotonic() - since > stall_s:
-            raise errors.DownloadError(
-                f"the Hub stopped answering: nothing arrived for {stall_s:.0f} s. "
-                "Check the network or HF_ENDPOINT and fetch again (finished files are kept)."
+            return Path(
+                snapshot_download(
+                    id,
+                    allow_patterns=patterns,
+                    cache_dir=config.hf_hub_cache(),
+                    endpoint=self.endpoint,
+                    local_files_only=True,
+                )
             )
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+        except LocalEntryNotFoundError as exc:
+            if config.is_offline():
+                raise errors.OfflineError(
+                    f"{id} is not in the HF cache ({config.hf_hub_cache()}) and {problem}. "
+                    f"Unset it and run `localml-kit zoo fetch {id}` once with network."
+                ) from exc
+            raise errors.DownloadError(
+                f"{id} is not in the HF cache ({config.hf_hub_cache()}) and the Hub is "
+                f"unreachable ({problem}). Check the network or HF_ENDPOINT and try again."
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise errors.DownloadError(
+                f"could not read {id} from the HF cache ({type(exc).__name__}: {exc}). "
+                "Check the id (owner/name) and the cache folder."
+            ) from exc
+
+
+# What huggingface_hub raises for a repository or revision that is not there (or not for you).
+_NOT_FOUND = frozenset({"RepositoryNotFoundError", "RevisionNotFoundError", "GatedRepoError"})
+
+
+def _bytes_wanted(info: Any, patterns: list[str] | None) -> int | None:
+    """The bytes of the files a fetch will get (None when the listing lacks a size)."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    siblings = list(
+        filter_repo_objects(info.siblings or [], allow_patterns=patterns, key=lambda s: s.rfilename)
+    )
+    sizes = [s.size for s in siblings]
+    return sum(sizes) if all(isinstance(n, int) for n in sizes) else None
+
+
+def _progress_bar(id: str, total: int | None) -> Any:
+    """A bytes bar for a fetch (huggingface_hub's tqdm: off with HF_HUB_DISABLE_PROGRESS_BARS)."""
+    from huggingface_hub.utils import tqdm as hf_tqdm
+
+    return hf_tqdm(total=total, unit="B", unit_scale=True, desc=f"Fetching {id}")
 
 
 def _any_match(folder: Path, patterns: list[str]) -> bool:
@@ -340,18 +450,6 @@ def _any_match(folder: Path, patterns: list[str]) -> bool:
         return False
     names = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
     return any(True for _ in filter_repo_objects(names, allow_patterns=patterns))
-
-
-def _silent_tqdm() -> type:
-    """huggingface_hub's tqdm with every bar turned off."""
-    from huggingface_hub.utils import tqdm as hf_tqdm
-
-    class Silent(hf_tqdm):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["disable"] = True
-            super().__init__(*args, **kwargs)
-
-    return Silent
 
 
 class OnnxZooSource(HubSource):

@@ -36,7 +36,8 @@ def _factories() -> dict[str, Callable[..., Source]]:
 def source(name: str, **options: Any) -> Source:
     """The source called ``name`` (one of ``SOURCES``), built with its options.
 
-    Options: ``hub``/``onnx-zoo``: ``endpoint``, ``timeout``, ``stall_s``; ``cache``:
+    Options: ``hub``/``onnx-zoo``: ``endpoint``, ``timeout`` (seconds a call may take in
+    all), ``stall_s``; ``cache``:
     ``cache_dir``; ``ollama``/``lmstudio``: ``root``; ``local``: ``folders``, ``depth``.
 
     Example:
@@ -58,7 +59,7 @@ def source(name: str, **options: Any) -> Source:
 class SearchResult:
     """Cards found across sources, best first, and one line per source that could not answer.
 
-    ``offline`` is True when the Hub was skipped (offline mode, or unreachable).
+    ``offline`` is True when the Hub was skipped (offline mode, unreachable, or too slow).
 
     Example:
         >>> result = SearchResult(cards=[ModelCard(id="m", source="local", size_bytes=10)])
@@ -133,7 +134,8 @@ def search(
 ) -> SearchResult:
     """Search models across ``sources`` (default: all of ``SOURCES``), at most ``limit`` per source.
 
-    Offline (``LOCALML_OFFLINE``) or with the Hub unreachable, remote sources are
+    Offline (``LOCALML_OFFLINE``), with the Hub unreachable, or once it has not
+    answered within its deadline (``LOCALML_HUB_TIMEOUT``), remote sources are
     skipped and one note says so; a source that fails adds a note instead of
     failing the search. ``sort`` is one of downloads, likes, last_modified,
     size_bytes, parameters, id.
@@ -163,6 +165,12 @@ def search(
             continue
         try:
             cards.extend(src.search(query, task=task, format=format, limit=limit, sort=sort))
+        except errors.HubTimeoutError:
+            # The other remote sources ask the same Hub: skip them rather than wait again.
+            skipped = True
+            late = getattr(src, "deadline_s", None)
+            within = f" within {late:g} s" if isinstance(late, int | float) else ""
+            notes.append(f"Hub unreachable (no answer{within}): showing local sources")
         except Exception as exc:  # one failing source must not fail the search
             text = str(exc).strip().splitlines()
             detail = text[0] if text else type(exc).__name__
