@@ -651,6 +651,13 @@ def to_fp16(
     notes: list[str] = []
     proto = onnx.load(str(src))
     floats = sum(1 for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT)
+    floats += sum(  # weights kept as Constant nodes (e.g. the PP-OCR models) count too
+        1
+        for node in proto.graph.node
+        if node.op_type == "Constant"
+        for a in node.attribute
+        if a.name == "value" and a.t.data_type == onnx.TensorProto.FLOAT
+    )
     changed = floats > 0
     if changed:
         blocked = [*DEFAULT_OP_BLOCK_LIST, *(op_block_list or ())]

@@ -26,7 +26,7 @@ def chat_int4() -> slm.Chat:
     old = os.environ.get("LOCALML_HOME")
     os.environ["LOCALML_HOME"] = str(REAL_HOME)
     try:
-        return slm.Chat("smollm2-135m-instruct", threads=2)
+        return slm.Chat("smollm2-135m-instruct:onnx-int4", threads=2)
     finally:
         if old is None:
             os.environ.pop("LOCALML_HOME", None)

@@ -600,7 +600,7 @@ def test_samples_source_without_and_with_the_built_samples(monkeypatch: pytest.M
 def test_samples_source_ready_ones_carry_their_path(real_home: Path) -> None:
     card = zoo.card(SMOLLM2, source="samples")
     assert card.local_path == samples.path(SMOLLM2)
-    assert (card.format, card.quantization) == ("onnx", "int4")
+    assert (card.format, card.quantization) == ("onnx", "Q4_1")  # the GGUF blocks, carried
     assert card.config["num_hidden_layers"] == 30 and card.config["num_key_value_heads"] == 3
     assert (card.memory_bytes(4096) or 0) > (card.memory_bytes(128) or 0)  # the KV cache counts
     assert zoo.fetch(card) == samples.path(SMOLLM2)

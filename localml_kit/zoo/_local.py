@@ -233,6 +233,9 @@ class SamplesSource(DiskSource):
         size = _size(path) if path is not None else None
         fmt = "gguf" if variant == "gguf" else "onnx"
         quantization = next((q for q in ("int4", "int8", "fp16", "fp32") if q in variant), None)
+        if quantization is None and "gguf" in variant and "gguf" in sample.variants:
+            # The GGUF's own blocks, carried: its quantization is the GGUF file's.
+            quantization = _facts.quantization_of(Path(sample.variants["gguf"]).name)
         folder = path if path is not None and path.is_dir() else None
         return ModelCard(
             id=sample.name,
