@@ -73,9 +73,18 @@ def _offline_error(what: str) -> errors.OfflineError:
 def pip_wheel(requirement: str, filename: str, sha256: str) -> Path:
     """A verified wheel from the package index (``pip download --no-deps``), cached.
 
-    Example:
-        >>> pip_wheel("rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime-1.4.4-py3-none-any.whl",
-        ...           "971d...")  # doctest: +SKIP
+    Usage::
+
+        pip_wheel("rapidocr-onnxruntime==1.4.4",
+                  "rapidocr_onnxruntime-1.4.4-py3-none-any.whl", "971d...")
+
+    Offline, only the cache answers:
+
+        >>> os.environ["LOCALML_HOME"] = "kit"  # a new, empty cache here
+        >>> os.environ["LOCALML_OFFLINE"] = "1"
+        >>> pip_wheel("tiny==0.1", "tiny-0.1-py3-none-any.whl", "0" * 64)
+        Traceback (most recent call last):
+        localml_kit.errors.OfflineError: tiny-0.1-py3-none-any.whl is not in the cache (...) and offline mode is on ...
     """
     downloads = config.downloads_dir()
     downloads.mkdir(parents=True, exist_ok=True)
@@ -154,9 +163,18 @@ def _reachable(url: str, timeout: float = 5.0) -> str | None:
 def hub_file(file: HubFile) -> Path:
     """A verified file from the Hugging Face Hub (``HF_ENDPOINT`` is honoured), cached.
 
-    Example:
-        >>> hub_file(HubFile("sentence-transformers/all-MiniLM-L6-v2", "config.json",
-        ...                  "config.json", "953f...")).name  # doctest: +SKIP
+    Usage::
+
+        hub_file(HubFile("sentence-transformers/all-MiniLM-L6-v2", "config.json",
+                         "config.json", "953f..."))
+
+    Offline, only the cache answers:
+
+        >>> os.environ["LOCALML_HOME"] = "kit"  # a new, empty cache here
+        >>> os.environ["LOCALML_OFFLINE"] = "1"
+        >>> hub_file(HubFile("me/tiny", "config.json", "config.json", "0" * 64))
+        Traceback (most recent call last):
+        localml_kit.errors.OfflineError: me/tiny/config.json is not in the cache (...) and offline mode is on ...
     """
     downloads = config.downloads_dir() / "hub"
     downloads.mkdir(parents=True, exist_ok=True)
@@ -207,9 +225,17 @@ def pip_install(
     Honours the offline switch and ``LOCALML_PIP_INDEX_URL`` like the sample
     downloads; pip's own configuration (certificates, proxies) applies too.
 
-    Example:
-        >>> pip_install("/home/me/.cache/localml-kit/envs/openvino/bin/python",
-        ...             ["onnxruntime-openvino==1.24.1"])  # doctest: +SKIP
+    Usage::
+
+        pip_install("/home/me/.cache/localml-kit/envs/openvino/bin/python",
+                    ["onnxruntime-openvino==1.24.1"])
+
+    Offline, it refuses at once:
+
+        >>> os.environ["LOCALML_OFFLINE"] = "1"
+        >>> pip_install(sys.executable, ["onnxruntime-openvino==1.24.1"])
+        Traceback (most recent call last):
+        localml_kit.errors.OfflineError: installing onnxruntime-openvino==1.24.1 needs the package index, and offline mode is on ...
     """
     label = " ".join(requirements)
     if config.is_offline():

@@ -5,12 +5,15 @@ bench) and ``compare`` (language models) share. It sits below both and imports
 neither: it takes folders and token ids and returns models, arrays and ids.
 
 Example:
-    >>> from localml_kit import _genai
-    >>> model = _genai.load_model("onnx-int4", threads=2)  # doctest: +SKIP
-    >>> ids = _genai.chat_prompt_ids(_genai.tokenizer(model), "Hi")  # doctest: +SKIP
-    >>> _genai.logits(model, ids).shape  # doctest: +SKIP
-    (30, 49152)
-    >>> _genai.greedy_ids(model, ids, 8)  # doctest: +SKIP
+    >>> from localml_kit import _genai, samples
+    >>> folder = samples.path("smollm2-135m-instruct")  # its ONNX Runtime GenAI int4 folder
+    >>> model = _genai.load_model(folder, threads=2)
+    >>> tok = _genai.tokenizer(model)
+    >>> ids = _genai.chat_prompt_ids(tok, "Hi")
+    >>> _genai.logits(model, ids).shape
+    (31, 49152)
+    >>> print(tok.decode(_genai.greedy_ids(model, ids, 8)))
+    Hello...
 """
 
 from __future__ import annotations
@@ -79,7 +82,10 @@ def load_model(
     """An ``onnxruntime_genai.Model`` of an ONNX Runtime GenAI folder, on ``threads`` threads.
 
     Example:
-        >>> load_model("onnx-int4", threads=2, spinning=True)  # doctest: +SKIP
+        >>> from localml_kit import samples
+        >>> model = load_model(samples.path("smollm2-135m-instruct"), threads=2, spinning=True)
+        >>> type(model).__name__
+        'Model'
     """
     og = require()
     config = og.Config(os.fspath(folder))
@@ -99,7 +105,12 @@ def chat_prompt_ids(
     """Token ids of a chat (a prompt, or messages with role and content) in the model's template.
 
     Example:
-        >>> chat_prompt_ids(tok, [{"role": "user", "content": "Hi"}])[:3]  # doctest: +SKIP
+        >>> from localml_kit import samples
+        >>> model = load_model(samples.path("smollm2-135m-instruct"), threads=2)
+        >>> tok = tokenizer(model)
+        >>> ids = chat_prompt_ids(tok, [{"role": "user", "content": "Hi"}])
+        >>> tok.decode(ids)
+        'system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face\\nuser\\nHi\\nassistant\\n'
     """
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
     text = tok.apply_chat_template(
@@ -114,7 +125,9 @@ def logits(model: Any, token_ids: Sequence[int]) -> np.ndarray:
     Row ``i`` is the model's next-token distribution after ``token_ids[: i + 1]``.
 
     Example:
-        >>> logits(model, [1, 2, 3]).shape  # doctest: +SKIP
+        >>> from localml_kit import samples
+        >>> model = load_model(samples.path("smollm2-135m-instruct"), threads=2)
+        >>> logits(model, [1, 2, 3]).shape
         (3, 49152)
     """
     og = require()
@@ -143,8 +156,14 @@ def tokens(
     iterator early frees the generator.
 
     Example:
-        >>> for token in tokens(model, ids, 16):  # doctest: +SKIP
-        ...     print(token)
+        >>> from localml_kit import samples
+        >>> model = load_model(samples.path("smollm2-135m-instruct"), threads=2)
+        >>> tok = tokenizer(model)
+        >>> ids = chat_prompt_ids(tok, "Hi")
+        >>> print(tok.decode(list(tokens(model, ids, 8))))
+        Hello...
+        >>> len(list(tokens(model, ids, 4, do_sample=True, top_k=5, random_seed=1)))
+        4
     """
     og = require()
     ids = [int(t) for t in token_ids]
@@ -165,6 +184,11 @@ def greedy_ids(model: Any, token_ids: Sequence[int], max_new_tokens: int) -> lis
     """The greedy continuation of ``token_ids``: up to ``max_new_tokens`` ids (an EOS included).
 
     Example:
-        >>> greedy_ids(model, ids, 8)  # doctest: +SKIP
+        >>> from localml_kit import samples
+        >>> model = load_model(samples.path("smollm2-135m-instruct"), threads=2)
+        >>> ids = chat_prompt_ids(tokenizer(model), "Hi")
+        >>> out = greedy_ids(model, ids, 8)
+        >>> len(out), out == greedy_ids(model, ids, 8)
+        (8, True)
     """
     return list(tokens(model, token_ids, max_new_tokens))

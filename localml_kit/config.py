@@ -52,8 +52,12 @@ def home() -> Path:
     """The kit's cache folder: ``$LOCALML_HOME`` or ``<user cache dir>/localml-kit``.
 
     Example:
-        >>> home().name  # doctest: +SKIP
+        >>> _ = os.environ.pop("LOCALML_HOME", None)
+        >>> home().name
         'localml-kit'
+        >>> os.environ["LOCALML_HOME"] = "~/kit"
+        >>> home() == Path.home() / "kit"
+        True
     """
     value = os.environ.get("LOCALML_HOME", "").strip()
     if value:

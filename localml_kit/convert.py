@@ -13,9 +13,9 @@ install when it is missing.
 
 Example:
     >>> from localml_kit import convert, compare
-    >>> est, x_test, y_test = convert.digits_estimator("mlp")  # doctest: +SKIP
-    >>> path = convert.sklearn_to_onnx(est, x_test[:1], "digits.onnx")  # doctest: +SKIP
-    >>> compare.outputs(est, [path], {"X": x_test}).passed  # doctest: +SKIP
+    >>> est, x_test, y_test = convert.digits_estimator("mlp")
+    >>> path = convert.sklearn_to_onnx(est, x_test[:1], "digits.onnx")
+    >>> compare.outputs(est, [path], {"X": x_test}).passed
     True
 """
 
@@ -69,9 +69,12 @@ def digits_estimator(kind: str = "mlp") -> tuple[Any, np.ndarray, np.ndarray]:
     seeds are the sample's, so ``x_test`` equals its ``test-set`` variant.
 
     Example:
-        >>> est, x_test, y_test = digits_estimator("forest")  # doctest: +SKIP
-        >>> x_test.shape  # doctest: +SKIP
-        (450, 64)
+        >>> est, x_test, y_test = digits_estimator("forest")
+        >>> x_test.shape, y_test.shape
+        ((450, 64), (450,))
+        >>> from localml_kit import samples
+        >>> bool((np.load(samples.path("digits-mlp", "test-set"))["x"] == x_test).all())
+        True
     """
     if kind not in ("mlp", "forest"):
         raise errors.ConfigError(f"digits model {kind!r}: use 'mlp' or 'forest'.")
@@ -90,8 +93,13 @@ def sklearn_to_onnx(
     Outputs are ``label`` and, for classifiers, ``probabilities``.
 
     Example:
-        >>> sklearn_to_onnx(est, x_test[:1], "digits.onnx").name  # doctest: +SKIP
+        >>> est, x_test, _ = digits_estimator("forest")
+        >>> path = sklearn_to_onnx(est, x_test[:1], "digits.onnx")
+        >>> path.name
         'digits.onnx'
+        >>> from localml_kit import models
+        >>> [o.name for o in models.read_io(path).outputs]
+        ['label', 'probabilities']
     """
     _need(_SKLEARN, "converting a scikit-learn model")
     from skl2onnx import to_onnx
@@ -128,9 +136,12 @@ def minilm_from_pytorch(
     batch and sequence). Returns the ONNX path and PyTorch's outputs
     (``last_hidden_state``, ``sentence_embedding``) to compare with.
 
-    Example:
-        >>> feeds = compare.sentence_inputs(["Hello there."])  # doctest: +SKIP
-        >>> onnx_path, torch_out = minilm_from_pytorch("out", feeds)  # doctest: +SKIP
+    Usage (two PyTorch child processes: tens of seconds)::
+
+        from localml_kit import compare
+        feeds = compare.sentence_inputs(["Hello there."])
+        onnx_path, torch_out = minilm_from_pytorch("out", feeds)
+        compare.outputs(onnx_path, {"pytorch": torch_out}, feeds).passed
     """
     _need((*_TORCH, "onnx"), "exporting MiniLM from PyTorch")
     from localml_kit import samples

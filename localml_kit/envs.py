@@ -11,10 +11,10 @@ Example:
     >>> from localml_kit import envs
     >>> sorted(envs.RECIPES)
     ['gpu', 'openvino']
-    >>> envs.create("openvino")  # doctest: +SKIP
-    Environment(name='openvino', ..., providers=('OpenVINOExecutionProvider', 'CPUExecutionProvider'))
-    >>> envs.find("OpenVINOExecutionProvider").python  # doctest: +SKIP
-    '/home/me/.cache/localml-kit/envs/openvino/bin/python'
+    >>> envs.get("openvino").providers  # made by envs.create("openvino")
+    ('OpenVINOExecutionProvider', 'CPUExecutionProvider')
+    >>> envs.find("OpenVINOExecutionProvider").python
+    '.../envs/openvino/bin/python'
 """
 
 from __future__ import annotations
@@ -170,8 +170,11 @@ def get(name: str) -> Environment:
     """A ready provider environment by name; one not created yet names the command that creates it.
 
     Example:
-        >>> get("openvino").providers[0]  # doctest: +SKIP
+        >>> get("openvino").providers[0]
         'OpenVINOExecutionProvider'
+        >>> get("no-such-env")
+        Traceback (most recent call last):
+        localml_kit.errors.EnvironmentNotReadyError: provider environment 'no-such-env' is not ready in .... Known recipes: openvino, gpu.
     """
     env = _read(envs_dir() / name)
     if env is None:
@@ -249,9 +252,10 @@ def create(
     The venv is made from the running Python; packages come through pip (and
     ``LOCALML_PIP_INDEX_URL`` when set). A failed creation leaves nothing behind.
 
-    Example:
-        >>> create("openvino").providers  # doctest: +SKIP
-        ('OpenVINOExecutionProvider', 'CPUExecutionProvider')
+    Usage (a venv and a pip install: minutes, and the network)::
+
+        env = create("openvino")
+        env.providers  # ('OpenVINOExecutionProvider', 'CPUExecutionProvider')
     """
     recipe = RECIPES.get(name)
     if requirements is None:

@@ -21,10 +21,18 @@ The dims chosen travel with the inputs (:attr:`Feeds.dims`) so every result
 can report them.
 
 Example:
+    >>> import onnx
+    >>> from onnx import TensorProto, helper
     >>> from localml_kit.inputs import inputs_for
-    >>> feeds = inputs_for("my-model.onnx", batch=4)  # doctest: +SKIP
-    >>> feeds.dims  # doctest: +SKIP
-    {'batch': 4, 'seq': 128}
+    >>> x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", 8])
+    >>> y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", 8])
+    >>> graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "tiny", [x], [y])
+    >>> onnx.save(helper.make_model(graph), "my-model.onnx")
+    >>> feeds = inputs_for("my-model.onnx", batch=4)
+    >>> feeds.dims, feeds.source
+    ({'batch': 4, 'seq': 128}, 'synthetic')
+    >>> inputs_for("my-model.onnx", dims={"seq": 16}).shapes_text()
+    'x 1x16x8'
 """
 
 from __future__ import annotations
@@ -416,8 +424,8 @@ def inputs_for(
     says which dims were chosen (:attr:`Feeds.dims`).
 
     Example:
-        >>> feeds = inputs_for("all-minilm-l6-v2", batch=2)  # doctest: +SKIP
-        >>> feeds.source, feeds.arrays["input_ids"].shape[0]  # doctest: +SKIP
+        >>> feeds = inputs_for("all-minilm-l6-v2", batch=2)
+        >>> feeds.source, feeds.arrays["input_ids"].shape[0]
         ('sample', 2)
     """
     ref = models.resolve(model)
@@ -448,7 +456,9 @@ def given(
     """Inputs the user gave, checked against the model (repeated along axis 0 to ``batch``).
 
     Example:
-        >>> given("digits-mlp", {"X": np.zeros((1, 64), np.float32)})  # doctest: +SKIP
+        >>> feeds = given("digits-mlp", {"X": np.zeros((1, 64), np.float32)}, batch=3)
+        >>> feeds.source, feeds.shapes_text()
+        ('given', 'X 3x64')
     """
     ref = models.resolve(model)
     specs = list(ref.require_onnx("checking inputs").io.inputs)

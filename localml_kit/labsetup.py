@@ -23,8 +23,11 @@ def write_overrides(prefix: str | Path | None = None) -> Path:
     """Merge the kit's JupyterLab overrides into ``overrides.json`` under ``prefix``.
 
     Example:
-        >>> write_overrides("/tmp/env").name  # doctest: +SKIP
-        'overrides.json'
+        >>> path = write_overrides("env")
+        >>> path.relative_to("env").as_posix()
+        'share/jupyter/lab/settings/overrides.json'
+        >>> json.loads(path.read_text())["@jupyterlab/apputils-extension:notification"]
+        {'fetchNews': 'false', 'checkForUpdates': False}
     """
     root = Path(sys.prefix if prefix is None else prefix)
     path = root / "share" / "jupyter" / "lab" / "settings" / "overrides.json"

@@ -18,9 +18,11 @@ the file the first time they are asked for, once per record
 
 Example:
     >>> from localml_kit import models
-    >>> ref = models.resolve("digits-mlp")  # doctest: +SKIP
-    >>> ref.kind, ref.sample, ref.path.name  # doctest: +SKIP
+    >>> ref = models.resolve("digits-mlp")
+    >>> ref.kind, ref.sample, ref.path.name
     ('onnx', 'digits-mlp', 'model.onnx')
+    >>> [spec.shape_text() for spec in ref.io.inputs]
+    ['[?, 64]']
 """
 
 from __future__ import annotations
@@ -172,8 +174,10 @@ def read_io(path: str | os.PathLike[str]) -> ModelIO:
     Raises :class:`~localml_kit.errors.ModelFormatError` for a file ONNX cannot parse.
 
     Example:
-        >>> read_io("model.onnx").inputs[0].name  # doctest: +SKIP
-        'input_ids'
+        >>> from localml_kit import samples
+        >>> io = read_io(samples.path("all-minilm-l6-v2"))
+        >>> io.inputs[0].name, io.precision
+        ('input_ids', 'fp32')
     """
     import onnx
 
@@ -390,7 +394,7 @@ def resolve(model: str | os.PathLike[str] | ModelRef, *, label: str | None = Non
     :class:`~localml_kit.errors.UnknownProviderError` for an unknown ``@provider``.
 
     Example:
-        >>> resolve("smollm2-135m-instruct:gguf").kind  # doctest: +SKIP
+        >>> resolve("smollm2-135m-instruct:gguf").kind
         'gguf'
     """
     if isinstance(model, ModelRef):
@@ -443,8 +447,10 @@ def sample_choices(formats: tuple[str, ...] = MODEL_SUFFIXES) -> list[str]:
     Only samples that are ready are listed.
 
     Example:
-        >>> "digits-mlp" in sample_choices()  # doctest: +SKIP
-        True
+        >>> "digits-mlp" in sample_choices(), "smollm2-135m-instruct:gguf" in sample_choices()
+        (True, True)
+        >>> "smollm2-135m-instruct:gguf" in sample_choices((".onnx",))
+        False
     """
     choices: list[str] = []
     for name in samples.names():

@@ -7,8 +7,13 @@ into ``head`` ends quietly; SIGTERM and Ctrl-C stop the children the command
 started before it exits.
 
 Example:
+    >>> import contextlib, sys
     >>> from localml_kit.cli import main
-    >>> main(["samples", "path", "no-such-sample"])  # doctest: +SKIP
+    >>> main(["samples", "path", "digits-mlp"])
+    /.../samples/digits-mlp/model.onnx
+    0
+    >>> with contextlib.redirect_stderr(sys.stdout):  # the error line goes to stderr
+    ...     main(["samples", "path", "no-such-sample"])
     error: no sample named 'no-such-sample'. Known samples: ...
     2
 """
@@ -146,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for an error, with one line on stderr).
 
     Example:
-        >>> main(["inspect", "no-such-model.onnx"])  # doctest: +SKIP
+        >>> import contextlib
+        >>> with contextlib.redirect_stderr(sys.stdout):  # the error line goes to stderr
+        ...     main(["inspect", "no-such-model.onnx"])
         error: no model at 'no-such-model.onnx': ...
         2
     """

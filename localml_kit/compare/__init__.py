@@ -16,9 +16,18 @@ agreement and mean KL divergence.
 
 Example:
     >>> from localml_kit import compare
-    >>> result = compare.outputs("all-minilm-l6-v2", ["all-minilm-l6-v2@openvino"])  # doctest: +SKIP
-    >>> result.table[["candidate", "output", "cosine", "passed"]]  # doctest: +SKIP
-    >>> fig = result.plot()  # doctest: +SKIP
+    >>> result = compare.outputs("all-minilm-l6-v2", ["all-minilm-l6-v2@openvino"])
+    >>> result.table[["candidate", "output", "judged", "passed"]]
+                       candidate              output  judged  passed
+    0  all-minilm-l6-v2@openvino   last_hidden_state   False    True
+    1  all-minilm-l6-v2@openvino  sentence_embedding    True    True
+    >>> result.verdicts()
+    {'all-minilm-l6-v2@openvino': True}
+    >>> fig = result.plot()  # one panel of |candidate - reference| per output
+    >>> len(fig.axes)
+    2
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
 """
 
 from __future__ import annotations
@@ -112,8 +121,9 @@ def default_inputs(
     The same as ``localml_kit.inputs.inputs_for(reference, ...).arrays``.
 
     Example:
-        >>> sorted(default_inputs("all-minilm-l6-v2"))  # doctest: +SKIP
-        ['attention_mask', 'input_ids', 'token_type_ids']
+        >>> feeds = default_inputs("all-minilm-l6-v2")
+        >>> sorted(feeds), feeds["input_ids"].shape[0]
+        (['attention_mask', 'input_ids', 'token_type_ids'], 8)
     """
     return _default_feeds(
         reference, batch=batch, dims=dims, seed=seed, vocab_size=vocab_size
@@ -256,8 +266,8 @@ def outputs(
     missing inputs raise :class:`~localml_kit.errors.InputError` naming them.
 
     Example:
-        >>> result = outputs("digits-mlp", {"same": "digits-mlp"})  # doctest: +SKIP
-        >>> result.verdicts()  # doctest: +SKIP
+        >>> result = outputs("digits-mlp", {"same": "digits-mlp"})
+        >>> result.verdicts()
         {'same': True}
     """
     ref_model = _reference_ref(reference)

@@ -21,7 +21,7 @@ def lm_folder(model: str | os.PathLike[str] | models.ModelRef) -> Path:
     """The folder of a language model: a path, or a sample ``name:variant`` (e.g. ``:onnx-int8``).
 
     Example:
-        >>> lm_folder("smollm2-135m-instruct:hf-fp32").name  # doctest: +SKIP
+        >>> lm_folder("smollm2-135m-instruct:hf-fp32").name
         'hf-fp32'
     """
     return models.resolve(model).folder
@@ -55,7 +55,7 @@ def tokenize(model: str | os.PathLike[str], prompts: Sequence[str]) -> list[list
     """Token ids of each prompt with the model folder's own ``tokenizer.json``.
 
     Example:
-        >>> tokenize("smollm2-135m-instruct:hf-fp32", ["Hello"])  # doctest: +SKIP
+        >>> tokenize("smollm2-135m-instruct:hf-fp32", ["Hello"])
         [[19556]]
     """
     from tokenizers import Tokenizer
@@ -78,8 +78,8 @@ def lm_logits(
     process (torch never enters this process).
 
     Example:
-        >>> ids = tokenize("smollm2-135m-instruct:onnx-int8", ["The sky is"])  # doctest: +SKIP
-        >>> lm_logits("smollm2-135m-instruct:onnx-int8", ids)[0].shape  # doctest: +SKIP
+        >>> ids = tokenize("smollm2-135m-instruct:onnx-int8", ["The sky is"])
+        >>> lm_logits("smollm2-135m-instruct:onnx-int8", ids)[0].shape
         (3, 49152)
     """
     folder = lm_folder(model)
@@ -139,9 +139,12 @@ def language_models(
     agreement, top5, mean_kl, max_kl, positions, passed, reason (the default
     tolerance per precision: fp32 99%, fp16 97%, int8 90%, int4 60% agreement).
 
-    Example:
-        >>> language_models("smollm2-135m-instruct:hf-fp32",
-        ...                 ["smollm2-135m-instruct:onnx-int8"], ["The sky is blue."])  # doctest: +SKIP
+    Example (an ``hf-fp32`` reference works too, with transformers in a child process):
+        >>> table = language_models("smollm2-135m-instruct:onnx-fp32",
+        ...                         ["smollm2-135m-instruct:onnx-int8"], ["The sky is blue."])
+        >>> table[["candidate", "precision", "positions", "passed"]]
+                                 candidate precision  positions  passed
+        0  smollm2-135m-instruct:onnx-int8      int8          5    True
     """
     items = (
         list(candidates.items())

@@ -56,9 +56,10 @@ class Comparison:
     ``abs_errors[candidate][output]`` holds a sample of absolute errors (for the histogram).
 
     Example:
-        >>> c = outputs("digits-mlp", ["digits-mlp"])  # doctest: +SKIP
-        >>> c.passed  # doctest: +SKIP
-        True
+        >>> from localml_kit.compare import outputs
+        >>> c = outputs("digits-mlp", ["digits-mlp"])
+        >>> c.passed, c.reference
+        (True, 'digits-mlp')
     """
 
     table: pd.DataFrame
@@ -86,8 +87,15 @@ class Comparison:
         """Pass or fail per candidate (all of its outputs pass).
 
         Example:
-            >>> c.verdicts()  # doctest: +SKIP
-            {'int8': True, 'int4': False}
+            >>> from localml_kit.compare import outputs
+            >>> x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8)
+            >>> c = outputs(
+            ...     lambda f: {"y": f["x"] * 2},
+            ...     {"close": lambda f: {"y": f["x"] * 2 + 1e-6}, "flipped": lambda f: {"y": -f["x"] * 2}},
+            ...     {"x": x},
+            ... )
+            >>> c.verdicts()
+            {'close': True, 'flipped': False}
         """
         return {
             str(k): bool(v)
@@ -125,8 +133,15 @@ class Comparison:
     def plot(self, *, bins: int = 60) -> Any:
         """A histogram of absolute errors per candidate (one panel per output, log scale).
 
-        Returns the matplotlib Figure. Example:
-            >>> fig = c.plot()  # doctest: +SKIP
+        Returns the matplotlib Figure.
+
+        Example:
+            >>> import matplotlib.pyplot as plt
+            >>> from localml_kit.compare import outputs
+            >>> fig = outputs("digits-mlp", ["digits-mlp"]).plot()
+            >>> len(fig.axes)  # one panel per output: label, probabilities
+            2
+            >>> plt.close(fig)
         """
         try:
             import matplotlib.pyplot as plt

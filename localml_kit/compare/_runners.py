@@ -31,7 +31,8 @@ def onnx_precision(path: str | os.PathLike[str] | models.ModelRef) -> str:
     """The storage precision an ONNX file's operators and weights show: int4, int8, fp16 or fp32.
 
     Example:
-        >>> onnx_precision("all-minilm-l6-v2.int8.onnx")  # doctest: +SKIP
+        >>> from localml_kit import samples
+        >>> onnx_precision(samples.path("smollm2-135m-instruct", "onnx-int8") / "model.onnx")
         'int8'
     """
     if isinstance(path, models.ModelRef):
@@ -147,8 +148,8 @@ def onnx_runner(
     :class:`~localml_kit.errors.ChildTimeoutError` instead of freezing the caller.
 
     Example:
-        >>> r = onnx_runner("digits-mlp")  # doctest: +SKIP
-        >>> r.label, r.precision  # doctest: +SKIP
+        >>> r = onnx_runner("digits-mlp")
+        >>> r.label, r.precision
         ('digits-mlp', 'fp32')
     """
     import onnxruntime as ort
@@ -398,8 +399,10 @@ def as_runner(
     """Turn anything comparable into a Runner (see the module docstring for the forms).
 
     Example:
-        >>> as_runner("digits-mlp@cpu").kind  # doctest: +SKIP
+        >>> as_runner("digits-mlp@cpu").kind
         'onnx'
+        >>> as_runner({"y": np.zeros(3)}).kind
+        'recorded outputs'
     """
     if isinstance(obj, Runner):
         return obj

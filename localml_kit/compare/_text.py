@@ -44,7 +44,9 @@ def sentence_tokenizer(model: str = "all-minilm-l6-v2", *, max_length: int = 128
     once and pass it to :func:`sentence_inputs` when tokenizing many batches.
 
     Example:
-        >>> tok = sentence_tokenizer()  # doctest: +SKIP
+        >>> tok = sentence_tokenizer("all-minilm-l6-v2")
+        >>> tok.encode("Hello there.").tokens
+        ['[CLS]', 'hello', 'there', '.', '[SEP]']
     """
     from tokenizers import Tokenizer
 
@@ -70,9 +72,11 @@ def sentence_inputs(
     sentence, truncation to ``max_length``.
 
     Example:
-        >>> feeds = sentence_inputs(["Hello there.", "Bye."])  # doctest: +SKIP
-        >>> feeds["input_ids"].shape  # doctest: +SKIP
+        >>> feeds = sentence_inputs(["Hello there.", "Bye."], "all-minilm-l6-v2")
+        >>> feeds["input_ids"].shape
         (2, 5)
+        >>> feeds["attention_mask"].tolist()
+        [[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
     """
     if not texts:
         raise errors.InputError("give at least one sentence.")

@@ -14,8 +14,18 @@ Example:
     >>> from localml_kit import conversion
     >>> conversion.default_precision("model.Q4_1.gguf")
     'gguf'
-    >>> conversion.build(Path("model.Q4_1.gguf"), "int8").name  # doctest: +SKIP
-    'onnx-int8'
+    >>> from localml_kit import samples
+    >>> hf_folder = samples.path("smollm2-135m-instruct", "hf-fp32")
+    >>> conversion.check_source(hf_folder, "int4")  # it builds: no error
+    >>> conversion.check_source(hf_folder, "gguf")
+    Traceback (most recent call last):
+    localml_kit.errors.ModelFormatError: precision 'gguf' carries a GGUF file's quantized blocks, and hf-fp32 is a Hugging Face folder; ...
+    >>> conversion.PRECISIONS
+    ('gguf', 'int4', 'int8', 'fp32')
+
+Building takes minutes (three child processes)::
+
+    conversion.build(Path("model.Q4_1.gguf"), "int8").name  # 'onnx-int8'
 """
 
 from __future__ import annotations

@@ -318,8 +318,10 @@ def carry(
 ) -> CarryReport:
     """Write ``out``: the fp32 GenAI model of ``gguf_path`` with the GGUF's blocks carried in.
 
-    Example:
-        >>> carry(Path("m.gguf"), Path("onnx-fp32"), Path("onnx-gguf"))  # doctest: +SKIP
+    Usage (reads and rewrites every weight: tens of seconds for a 135M model)::
+
+        report = carry(Path("m.gguf"), Path("onnx-fp32"), Path("onnx-gguf"))
+        report.carried  # e.g. {'Q4_1': 210, 'Q8_0': 1}
     """
     import onnx
     from onnx import numpy_helper

@@ -87,7 +87,10 @@ def check_source(path: Path, precision: str) -> None:
     """A kit error unless ``path`` (a .gguf file or a Hugging Face folder) builds at ``precision``.
 
     Example:
-        >>> check_source(Path("bert.gguf"), "gguf")  # doctest: +SKIP
+        >>> import gguf
+        >>> writer = gguf.GGUFWriter("bert.gguf", "bert")  # an empty GGUF of architecture bert
+        >>> writer.write_header_to_file(); writer.write_kv_data_to_file(); writer.close()
+        >>> check_source(Path("bert.gguf"), "gguf")
         Traceback (most recent call last):
         localml_kit.errors.ModelFormatError: bert.gguf is a GGUF of architecture 'bert', ...
     """
@@ -150,9 +153,9 @@ def build(
     then carries the GGUF's own blocks into the fp32 build. Everything is
     cached under the kit home, keyed by the source's path, size and time.
 
-    Example:
-        >>> build(Path("SmolLM2-135M-Instruct.Q4_1.gguf")).name  # doctest: +SKIP
-        'onnx-gguf'
+    Usage (minutes the first time, at once from the cache)::
+
+        build(Path("SmolLM2-135M-Instruct.Q4_1.gguf")).name  # 'onnx-gguf'
     """
     path = Path(path).expanduser()
     precision = precision or default_precision(path)

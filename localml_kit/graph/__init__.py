@@ -7,11 +7,13 @@ with netron on 127.0.0.1 and returns a view for the notebook.
 
 Example:
     >>> from localml_kit import graph
-    >>> s = graph.summarize("all-minilm-l6-v2")  # doctest: +SKIP
-    >>> s.dynamic_dims  # doctest: +SKIP
-    ['batch', 'sequence']
-    >>> view = graph.show("all-minilm-l6-v2")  # doctest: +SKIP
-    >>> view.close()  # doctest: +SKIP
+    >>> s = graph.summarize("all-minilm-l6-v2")
+    >>> s.dynamic_dims
+    ['batch', 'sequence', 'Divsentence_embedding_dim_1']
+    >>> view = graph.show("all-minilm-l6-v2")
+    >>> view.alive
+    True
+    >>> view.close()
 """
 
 from __future__ import annotations
@@ -69,8 +71,10 @@ def summarize(model: str | os.PathLike[str] | models.ModelRef | onnx.ModelProto)
     ModelNotFoundError for a path that does not exist.
 
     Example:
-        >>> summarize("smollm2-135m-instruct:gguf").architecture  # doctest: +SKIP
+        >>> summarize("smollm2-135m-instruct:gguf").architecture
         'llama'
+        >>> summarize("digits-mlp").format
+        'onnx'
     """
     if isinstance(model, onnx.ModelProto):
         fields = _onnx.summary_fields(model, None, skipped_bytes=0)
@@ -126,7 +130,11 @@ def overview(models_: Iterable[str | os.PathLike[str] | ModelSummary]) -> pd.Dat
     most bytes), nodes, operator_types, top_operator, dynamic_dims, load_mb.
 
     Example:
-        >>> overview(["all-minilm-l6-v2", "ppocr-v4-det"])  # doctest: +SKIP
+        >>> table = overview(["all-minilm-l6-v2", "ppocr-v4-det"])
+        >>> table[["model", "format", "parameters", "main_type"]]
+                      model format  parameters main_type
+        0  all-minilm-l6-v2   onnx    22566114   float32
+        1      ppocr-v4-det   onnx     1171841   float32
     """
     rows = []
     for item in models_:
@@ -161,10 +169,12 @@ class NetronView:
     ``stop_all()`` and when the Python process exits.
 
     Example:
-        >>> view = show("digits-mlp")  # doctest: +SKIP
-        >>> view.url  # doctest: +SKIP
-        'http://127.0.0.1:40123/'
-        >>> view.close()  # doctest: +SKIP
+        >>> view = show("digits-mlp")
+        >>> view.url
+        'http://127.0.0.1:.../'
+        >>> view.close()
+        >>> view
+        NetronView('model.onnx', http://127.0.0.1:.../, closed)
     """
 
     def __init__(self, model: Path, height: int = 600) -> None:
@@ -228,8 +238,10 @@ def show(model: str | os.PathLike[str] | models.ModelRef, *, height: int = 600) 
     open at once; each has its own server.
 
     Example:
-        >>> view = show("ppocr-v4-det")  # doctest: +SKIP
-        >>> view  # in a notebook: the graph  # doctest: +SKIP
+        >>> view = show("ppocr-v4-det")
+        >>> view  # in a notebook: the graph
+        NetronView('model.onnx', http://127.0.0.1:.../, serving)
+        >>> view.close()
     """
     path = models.resolve(model).path
     _check_file(path)
@@ -268,7 +280,11 @@ def plot(summary: ModelSummary, *, top: int = 15, title: str | None = None) -> A
     sample's name or the file name).
 
     Example:
-        >>> fig = plot(summarize("ppocr-v4-det"))  # doctest: +SKIP
+        >>> import matplotlib.pyplot as plt
+        >>> fig = plot(summarize("ppocr-v4-det"))
+        >>> [ax.get_title() for ax in fig.axes]
+        ['model.onnx: operator mix (top 14 of 14)', 'model.onnx: weights by type']
+        >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt
 

@@ -72,8 +72,8 @@ class ModelSummary:
 
     Example:
         >>> from localml_kit import graph
-        >>> s = graph.summarize("digits-mlp")  # doctest: +SKIP
-        >>> s.inputs[0].shape_text  # doctest: +SKIP
+        >>> s = graph.summarize("digits-mlp")
+        >>> s.inputs[0].shape_text
         '[?, 64]'
     """
 

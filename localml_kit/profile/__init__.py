@@ -15,8 +15,17 @@ Example:
     >>> from localml_kit import profile
     >>> plan = profile.Plan("all-minilm-l6-v2", providers=["cpu", "openvino"],
     ...                     threads=[1, 2], batches=[1, 8], min_seconds=1)
-    >>> result = profile.run(plan)  # doctest: +SKIP
-    >>> result.summary()  # doctest: +SKIP
+    >>> len(plan.configurations())  # profile.run(plan) measures each for min_seconds or more
+    8
+    >>> quick = profile.Plan("digits-mlp", threads=[1], batches=[1, 8],
+    ...                      warmup=1, min_iterations=5, min_seconds=0)
+    >>> result = profile.run(quick, progress=False)
+    >>> result.summary()[["label", "status"]]
+                                  label status
+    0  digits-mlp · cpu · 1t · b1 · all     ok
+    1  digits-mlp · cpu · 1t · b8 · all     ok
+    >>> bool((result.table["p50_ms"] > 0).all())
+    True
 """
 
 from __future__ import annotations
@@ -82,8 +91,10 @@ def input_specs(model: str | os.PathLike[str]) -> list[InputSpec]:
     """The model's inputs: name, dtype, shape (ints fixed, strings symbolic), id bound.
 
     Example:
-        >>> [s.name for s in input_specs("all-minilm-l6-v2")]  # doctest: +SKIP
+        >>> [s.name for s in input_specs("all-minilm-l6-v2")]
         ['input_ids', 'attention_mask', 'token_type_ids']
+        >>> input_specs("all-minilm-l6-v2")[0].high  # the vocabulary: ids stay below it
+        30522
     """
     return _read_specs(_model_file(model))[0]
 
@@ -107,8 +118,8 @@ def make_inputs(
     a ``vocab_size`` in the metadata); masks are ones; floats (images) lie in [0, 1).
 
     Example:
-        >>> feeds = make_inputs("all-minilm-l6-v2", batch=8, dims={"sequence": 128})  # doctest: +SKIP
-        >>> feeds["input_ids"].shape  # doctest: +SKIP
+        >>> feeds = make_inputs("all-minilm-l6-v2", batch=8, dims={"sequence": 128})
+        >>> feeds["input_ids"].shape
         (8, 128)
     """
     from localml_kit.inputs import inputs_for
@@ -123,9 +134,9 @@ def check_inputs(model: str | os.PathLike[str], inputs: Mapping[str, np.ndarray]
     """Raise InputError naming the input, the expected and the given when inputs do not fit.
 
     Example:
-        >>> check_inputs("digits-mlp", {"X": np.zeros((1, 64), np.float64)})  # doctest: +SKIP
+        >>> check_inputs("digits-mlp", {"X": np.zeros((1, 64), np.float64)})
         Traceback (most recent call last):
-        InputError: input 'X': expected dtype float32, given float64 ...
+        localml_kit.errors.InputError: input 'X': expected dtype float32, given float64 ...
     """
     _check(_read_specs(_model_file(model))[0], inputs)
 
@@ -157,8 +168,8 @@ def model_choices() -> list[str]:
     profile those with ``localml_kit.slm``.
 
     Example:
-        >>> "all-minilm-l6-v2" in model_choices()  # doctest: +SKIP
-        True
+        >>> "all-minilm-l6-v2" in model_choices(), "smollm2-135m-instruct" in model_choices()
+        (True, False)
     """
     from pathlib import Path
 

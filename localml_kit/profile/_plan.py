@@ -177,7 +177,7 @@ class Plan:
 
     Example:
         >>> plan = Plan("digits-mlp", providers=["cpu"], threads=[1, 2], batches=[1, 64])
-        >>> len(plan.configurations())  # doctest: +SKIP
+        >>> len(plan.configurations())
         4
     """
 
@@ -281,8 +281,10 @@ class Plan:
         """Expand the plan into one :class:`Configuration` per combination, in a stable order.
 
         Example:
-            >>> [c.label for c in Plan("m.onnx", threads=[1]).configurations()]  # doctest: +SKIP
-            ['m.onnx · cpu · 1t · b1 · all']
+            >>> [c.label for c in Plan("digits-mlp", threads=[1], batches=[1, 8]).configurations()]
+            ['digits-mlp · cpu · 1t · b1 · all', 'digits-mlp · cpu · 1t · b8 · all']
+            >>> [c.label for c in Plan("digits-mlp", threads=[1]).configurations()]  # the model's batch
+            ['digits-mlp · cpu · 1t · b? · all']
         """
         threads = self.threads or (default_threads(),)
         batches: tuple[int | None, ...] = tuple(self.batches) or (None,)

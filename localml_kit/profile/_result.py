@@ -213,8 +213,13 @@ class ProfileResult:
     """One row per configuration (``table``), the plan that produced it, and the machine.
 
     Example:
-        >>> result = ProfileResult.from_json("profile.json")  # doctest: +SKIP
-        >>> result.summary()  # doctest: +SKIP
+        >>> from localml_kit import profile
+        >>> plan = profile.Plan("digits-mlp", threads=[1], warmup=1, min_iterations=5, min_seconds=0)
+        >>> result = profile.run(plan, progress=False)
+        >>> result.summary().columns.tolist()
+        ['label', 'status', 'p50_ms', 'p90_ms', 'p99_ms', 'items_per_s', 'load_s', 'first_run_ms', 'session_mb', 'run_peak_mb', 'fallback', 'error']
+        >>> result.plan["models"], result.machine["logical_cores"] > 0
+        ({'digits-mlp': 'digits-mlp'}, True)
     """
 
     table: pd.DataFrame
@@ -263,7 +268,12 @@ class ProfileResult:
         """The result as JSON text; written to ``path`` too when given.
 
         Example:
-            >>> text = result.to_json("profile.json")  # doctest: +SKIP
+            >>> from localml_kit import profile
+            >>> plan = profile.Plan("digits-mlp", threads=[1], warmup=1, min_iterations=5, min_seconds=0)
+            >>> result = profile.run(plan, progress=False)
+            >>> text = result.to_json("profile.json")
+            >>> json.loads(text)["kind"]
+            'localml-kit profile result'
         """
         records = self.table.astype(object).where(self.table.notna(), None).to_dict("records")
         data = {
@@ -283,7 +293,15 @@ class ProfileResult:
         """Load a result saved with :meth:`to_json` (a path, or the JSON text itself).
 
         Example:
-            >>> again = ProfileResult.from_json("profile.json")  # doctest: +SKIP
+            >>> from localml_kit import profile
+            >>> plan = profile.Plan("digits-mlp", threads=[1], warmup=1, min_iterations=5, min_seconds=0)
+            >>> result = profile.run(plan, progress=False)
+            >>> _ = result.to_json("profile.json")
+            >>> again = ProfileResult.from_json("profile.json")
+            >>> again.table["label"].tolist()
+            ['digits-mlp · cpu · 1t · b1 · all']
+            >>> again.table.equals(ProfileResult.from_json(result.to_json()).table)
+            True
         """
         text = os.fspath(source)
         if not text.lstrip().startswith("{"):
@@ -327,7 +345,14 @@ class ProfileResult:
         """Latency distribution per configuration (box: p25-p75, whiskers p1-p99; dots: p50, p90).
 
         Example:
-            >>> result.plot_latency()  # doctest: +SKIP
+            >>> from localml_kit import profile
+            >>> plan = profile.Plan("digits-mlp", threads=[1], warmup=1, min_iterations=5, min_seconds=0)
+            >>> result = profile.run(plan, progress=False)
+            >>> ax = result.plot_latency()
+            >>> ax.get_title()
+            'Latency distribution'
+            >>> import matplotlib.pyplot as plt
+            >>> plt.close(ax.figure)
         """
         plt = _pyplot()
         ok = self.ok
@@ -354,7 +379,14 @@ class ProfileResult:
         """Share of kernel time per operator type, one stacked bar per configuration.
 
         Example:
-            >>> result.plot_operators(top=6)  # doctest: +SKIP
+            >>> from localml_kit import profile
+            >>> plan = profile.Plan("digits-mlp", threads=[1], warmup=1, min_iterations=5, min_seconds=0)
+            >>> result = profile.run(plan, progress=False)
+            >>> ax = result.plot_operators(top=6)
+            >>> ax.get_title()
+            'Where the time goes'
+            >>> import matplotlib.pyplot as plt
+            >>> plt.close(ax.figure)
         """
         plt = _pyplot()
         ops = self.operators()
@@ -382,7 +414,14 @@ class ProfileResult:
         """Memory above the process baseline: after load, peak during load, peak during runs (MB).
 
         Example:
-            >>> result.plot_memory()  # doctest: +SKIP
+            >>> from localml_kit import profile
+            >>> plan = profile.Plan("digits-mlp", threads=[1], warmup=1, min_iterations=5, min_seconds=0)
+            >>> result = profile.run(plan, progress=False)
+            >>> ax = result.plot_memory()
+            >>> ax.get_title()
+            'Memory per configuration'
+            >>> import matplotlib.pyplot as plt
+            >>> plt.close(ax.figure)
         """
         plt = _pyplot()
         ok = self.ok.set_index("label")

@@ -401,7 +401,16 @@ def session_memory(
     Returns one row per step: step, sessions (held), rss_mb (above the baseline).
 
     Example:
-        >>> session_memory("all-minilm-l6-v2", count=2)  # doctest: +SKIP
+        >>> table = session_memory("all-minilm-l6-v2", count=2)
+        >>> table[["step", "sessions"]]
+                             step  sessions
+        0                  before         0
+        1  session 1 made and run         1
+        2  session 2 made and run         2
+        3            one released         1
+        4            one released         0
+        >>> bool(table.loc[2, "rss_mb"] > table.loc[1, "rss_mb"] > 0)
+        True
     """
     plan = Plan(
         {"model": model},
@@ -460,8 +469,14 @@ def run(
 
     Example:
         >>> from localml_kit import profile
-        >>> result = profile.run(profile.Plan("all-minilm-l6-v2", threads=[1, 2]))  # doctest: +SKIP
-        >>> result.summary()  # doctest: +SKIP
+        >>> plan = profile.Plan("all-minilm-l6-v2", threads=[1], warmup=1, min_iterations=3,
+        ...                     min_seconds=0)
+        >>> result = profile.run(plan, progress=False)
+        >>> row = result.table.iloc[0]
+        >>> row["status"], row["provider"], row["fallback"]
+        ('ok', 'CPUExecutionProvider', '')
+        >>> bool(row["p50_ms"] > 0 and row["load_s"] > 0)
+        True
     """
     configs = plan.configurations()
     readable: dict[str, bool] = {}

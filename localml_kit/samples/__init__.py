@@ -8,9 +8,9 @@ Example:
     >>> from localml_kit import samples
     >>> samples.names()[:2]
     ['smollm2-135m-instruct', 'all-minilm-l6-v2']
-    >>> path = samples.fetch("ppocr-v4-cls")  # doctest: +SKIP
-    >>> samples.path("ppocr-v4-cls").name  # doctest: +SKIP
-    'model.onnx'
+    >>> path = samples.fetch("ppocr-v4-cls")  # built once; later calls return at once
+    >>> samples.path("ppocr-v4-cls") == path, path.name
+    (True, 'model.onnx')
 """
 
 from __future__ import annotations
@@ -158,8 +158,11 @@ def path(name: str, variant: str | None = None) -> Path:
     :class:`~localml_kit.errors.SampleNotReadyError` with the command that fetches it.
 
     Example:
-        >>> path("smollm2-135m-instruct", "gguf").suffix  # doctest: +SKIP
+        >>> path("smollm2-135m-instruct", "gguf").suffix
         '.gguf'
+        >>> path("digits-mlp", "gguf")
+        Traceback (most recent call last):
+        localml_kit.errors.UnknownSampleError: sample 'digits-mlp' has no variant 'gguf'; its variants: onnx, test-set.
     """
     sample = get(name)
     chosen = sample.default_variant if variant is None else variant
@@ -191,7 +194,7 @@ def fetch(
     """Fetch, verify and build a sample once; later calls return at once. Returns :func:`path`.
 
     Example:
-        >>> fetch("digits-mlp", progress=False).name  # doctest: +SKIP
+        >>> fetch("digits-mlp", progress=False).name
         'model.onnx'
     """
     sample = get(name)
@@ -229,9 +232,11 @@ def example_inputs(
     example inputs raises :class:`~localml_kit.errors.InputError`.
 
     Example:
-        >>> feeds = example_inputs("all-minilm-l6-v2", batch=2)  # doctest: +SKIP
-        >>> sorted(feeds)  # doctest: +SKIP
+        >>> feeds = example_inputs("all-minilm-l6-v2", batch=2)
+        >>> sorted(feeds)
         ['attention_mask', 'input_ids', 'token_type_ids']
+        >>> feeds["input_ids"].shape
+        (2, 17)
     """
     from localml_kit.samples._inputs import INPUTS
 

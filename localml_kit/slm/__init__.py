@@ -10,9 +10,12 @@ agreement; ``bench`` measures every precision (and llama.cpp) side by side.
 
 Example:
     >>> from localml_kit import slm
-    >>> chat = slm.Chat("smollm2-135m-instruct")  # doctest: +SKIP
-    >>> reply = chat.send("What is an SLM?", max_new_tokens=32)  # doctest: +SKIP
-    >>> reply.text, reply.decode_tokens_per_s  # doctest: +SKIP
+    >>> chat = slm.Chat("smollm2-135m-instruct")
+    >>> reply = chat.send("What is an SLM?", max_new_tokens=16)
+    >>> reply.new_tokens, reply.finish_reason, reply.decode_tokens_per_s > 0
+    (16, 'length', True)
+    >>> chat.history[-1] == {"role": "assistant", "content": reply.text}
+    True
 """
 
 from __future__ import annotations

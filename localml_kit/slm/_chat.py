@@ -58,10 +58,14 @@ class Chat:
     intra-op threads (default: one per physical core); thread spinning is off.
 
     Example:
-        >>> chat = Chat("smollm2-135m-instruct", threads=2)  # doctest: +SKIP
-        >>> for piece in chat.stream("Name three colours."):  # doctest: +SKIP
-        ...     print(piece, end="")
-        >>> chat.last.stats_line()  # doctest: +SKIP
+        >>> chat = Chat("smollm2-135m-instruct", threads=2)
+        >>> pieces = [piece for piece in chat.stream("Name three colours.", max_new_tokens=16)]
+        >>> "".join(pieces) == chat.last.text  # the reply, piece by piece as it came
+        True
+        >>> chat.last.stats_line()
+        '... prompt tokens · first token ... ms · ... tokens at ... tok/s · ... s · peak RSS ... MB · ...'
+        >>> [message["role"] for message in chat.history]
+        ['user', 'assistant']
     """
 
     def __init__(
@@ -103,7 +107,9 @@ class Chat:
         """The (id, text) of every token the model sees for ``prompt`` (special tokens as ``<id>``).
 
         Example:
-            >>> chat.token_pieces("Hi")[-3:]  # doctest: +SKIP
+            >>> chat = Chat("smollm2-135m-instruct", threads=2)
+            >>> chat.token_pieces("Hi")[-6:]
+            [(2, '<special 2>'), (198, '\\n'), (1, '<special 1>'), (520, 'ass'), (9531, 'istant'), (198, '\\n')]
         """
         pieces = []
         for token in self.prompt_ids(prompt):
@@ -229,8 +235,10 @@ class Chat:
         """Generate a whole reply (calling ``on_text`` with each piece) and return it.
 
         Example:
-            >>> chat.send("Say hi.", max_new_tokens=8).finish_reason  # doctest: +SKIP
-            'eos'
+            >>> chat = Chat("smollm2-135m-instruct", threads=2)
+            >>> reply = chat.send("Say hi.", max_new_tokens=8)
+            >>> reply.finish_reason, reply.new_tokens  # stopped at the limit, not at an end token
+            ('length', 8)
         """
         for piece in self.stream(prompt, **options):
             if on_text is not None:

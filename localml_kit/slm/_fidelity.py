@@ -34,7 +34,9 @@ def teacher_forced_logits(model: Any, token_ids: list[int]) -> Any:
     ``model`` is an ``onnxruntime_genai.Model``.
 
     Example:
-        >>> teacher_forced_logits(model, [1, 2, 3]).shape  # doctest: +SKIP
+        >>> from localml_kit import samples
+        >>> model = _genai.load_model(samples.path("smollm2-135m-instruct"), threads=2)
+        >>> teacher_forced_logits(model, [1, 2, 3]).shape
         (3, 49152)
     """
     return _genai.logits(model, token_ids)
@@ -113,7 +115,17 @@ class Reference:
         """Agreement and mean KL of the candidate whose logits over a sequence ``logits_of`` gives.
 
         Example:
-            >>> ref.score("int8", lambda seq: _genai.logits(int8_model, seq)).agreement  # doctest: +SKIP
+            >>> from localml_kit import samples
+            >>> int8 = _genai.load_model(samples.path("smollm2-135m-instruct", "onnx-int8"), threads=2)
+            >>> int4 = _genai.load_model(samples.path("smollm2-135m-instruct", "onnx-int4"), threads=2)
+            >>> prompt = ["Describe how a bicycle works."]
+            >>> ids = [_genai.chat_prompt_ids(_genai.tokenizer(int8), prompt[0])]
+            >>> ref = Reference.of(int8, prompt, ids, label="int8", max_new_tokens=8)
+            >>> ref.score("int8", lambda seq: _genai.logits(int8, seq)).agreement  # itself
+            1.0
+            >>> f = ref.score("int4", lambda seq: _genai.logits(int4, seq))
+            >>> f.positions, 0 <= f.agreement <= 1
+            (8, True)
         """
         from localml_kit.compare import token_agreement
 
@@ -167,8 +179,10 @@ def fidelity(
     engines and one flip changes all the text after it.
 
     Example:
-        >>> fidelity("smollm2-135m-instruct:onnx-int8").agreement  # doctest: +SKIP
-        0.95
+        >>> f = fidelity("smollm2-135m-instruct", "smollm2-135m-instruct:onnx-int8",
+        ...              prompts=["Describe how a bicycle works."], max_new_tokens=8, threads=2)
+        >>> f.positions, 0 <= f.agreement <= 1, f.mean_kl >= 0
+        (8, True, True)
     """
     threads = threads or default_threads()
     ref_path = resolve_model(reference)

@@ -38,7 +38,7 @@ def model_ref(
     """``models.resolve(model)``; a language-model sample not built yet is fetched (built) first.
 
     Example:
-        >>> model_ref("smollm2-135m-instruct").variant  # doctest: +SKIP
+        >>> model_ref("smollm2-135m-instruct").variant
         'onnx-int4'
     """
     try:
@@ -98,7 +98,7 @@ def build(
     precision of the ``onnx-*`` variant it names.
 
     Example:
-        >>> build("smollm2-135m-instruct", "int8").name  # doctest: +SKIP
+        >>> build("smollm2-135m-instruct", "int8").name
         'onnx-int8'
     """
     if precision is not None:
@@ -125,7 +125,7 @@ def resolve_model(model: str | os.PathLike[str] | models.ModelRef) -> Path:
     folders at int4 (cached).
 
     Example:
-        >>> resolve_model("smollm2-135m-instruct:onnx-fp32").name  # doctest: +SKIP
+        >>> resolve_model("smollm2-135m-instruct:onnx-fp32").name
         'onnx-fp32'
     """
     ref = model_ref(model)

@@ -5,8 +5,10 @@ widget's last result is on ``.result``. Widgets are imported lazily so that
 ``import localml_kit.widgets`` stays cheap.
 
 Example:
-    >>> from localml_kit.widgets import GraphViewer  # doctest: +SKIP
-    >>> viewer = GraphViewer("all-minilm-l6-v2")  # doctest: +SKIP
+    >>> from localml_kit.widgets import ZooBrowser  # imports ipywidgets only now
+    >>> browser = ZooBrowser("minilm", sources=["samples"])
+    >>> browser.result.id
+    'all-minilm-l6-v2'
 """
 
 from __future__ import annotations

@@ -23,10 +23,15 @@ class ChatPanel(Fallback, widgets.VBox):
 
     Example:
         >>> from localml_kit.widgets import ChatPanel
-        >>> panel = ChatPanel("smollm2-135m-instruct")  # doctest: +SKIP
-        >>> panel.prompt.value = "What is an SLM?"  # doctest: +SKIP
-        >>> panel.send_button.click(); panel.wait()  # doctest: +SKIP
-        >>> panel.result.text  # doctest: +SKIP
+        >>> panel = ChatPanel("smollm2-135m-instruct", threads=2)
+        >>> panel.prompt.value = "What is an SLM?"
+        >>> panel.max_tokens.value = 16
+        >>> panel.send_button.click()  # generates in a background thread
+        >>> reply = panel.wait()  # the Reply, once it is done
+        >>> reply is panel.result, panel.result.new_tokens, panel.result.finish_reason
+        (True, 16, 'length')
+        >>> panel.result.text == panel.chat.history[-1]["content"]
+        True
     """
 
     _fallback_panes = ("transcript", "stats")

@@ -25,10 +25,13 @@ class GraphViewer(Fallback, widgets.VBox):
     error); ``.view`` the running netron view. ``close()`` stops the server.
 
     Example:
+        >>> import contextlib, io
         >>> from localml_kit.widgets import GraphViewer
-        >>> viewer = GraphViewer("ppocr-v4-det")  # doctest: +SKIP
-        >>> viewer.result.node_count  # doctest: +SKIP
-        672
+        >>> with contextlib.redirect_stdout(io.StringIO()):  # outside Jupyter, the chart prints
+        ...     viewer = GraphViewer("ppocr-v4-det")
+        >>> viewer.result.node_count, viewer.view.alive
+        (672, True)
+        >>> viewer.close()
     """
 
     _fallback_panes = ("status", "summary_pane")

@@ -68,8 +68,14 @@ class ProfilerPanel(Fallback, widgets.VBox):
 
     Example:
         >>> from localml_kit.widgets import ProfilerPanel
-        >>> panel = ProfilerPanel("all-minilm-l6-v2", min_seconds=0.5)  # doctest: +SKIP
-        >>> panel.run_button.click(); panel.wait().summary()  # doctest: +SKIP
+        >>> panel = ProfilerPanel("ppocr-v4-cls", threads=[1], min_seconds=0, min_iterations=5,
+        ...                       warmup=1)
+        >>> panel.providers["OpenVINOExecutionProvider"].value = False  # the CPU provider only
+        >>> panel.run_button.click(); panel.wait().summary()[["label", "status"]]
+                                     label status
+        0  ppocr-v4-cls · cpu · 1t · b1 · all     ok
+        >>> panel.result is panel.wait()
+        True
     """
 
     _fallback_panes = ("status", "table")

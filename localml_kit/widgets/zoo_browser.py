@@ -132,8 +132,8 @@ class ZooBrowser(Fallback, widgets.VBox):
 
     Example:
         >>> from localml_kit.widgets import ZooBrowser
-        >>> browser = ZooBrowser("smollm2", sources=["samples", "cache"])  # doctest: +SKIP
-        >>> browser.fits.value = True; browser.result.id  # doctest: +SKIP
+        >>> browser = ZooBrowser("smollm2", sources=["samples", "cache"])
+        >>> browser.fits.value = True; browser.result.id
         'smollm2-135m-instruct'
     """
 

@@ -11,9 +11,21 @@ Example:
     >>> result = zoo.search("minilm", sources=["samples"])
     >>> result.cards[0].id
     'all-minilm-l6-v2'
-    >>> result = zoo.search("smollm2", format="gguf")  # doctest: +SKIP
-    >>> result.frame()[["id", "source", "size_bytes", "fit"]]  # doctest: +SKIP
-    >>> zoo.fetch(result.cards[0], allow_patterns=["*Q4_K_M.gguf"])  # doctest: +SKIP
+    >>> import os
+    >>> os.environ["LOCALML_OFFLINE"] = "1"  # every source but the Hub's
+    >>> result = zoo.search("smollm2")
+    >>> result.notes
+    ['offline mode is on (LOCALML_OFFLINE / HF_HUB_OFFLINE): showing local sources']
+    >>> result.frame()[["id", "source", "format", "fit"]]  # here the stores on disk are empty
+                          id   source format   fit
+    0  smollm2-135m-instruct  samples   onnx  fits
+    >>> zoo.fetch(result.cards[0])  # a local card: the path it already has
+    PosixPath('.../samples/smollm2-135m-instruct/onnx-int4')
+
+With the network, the Hub is searched too and ``fetch`` downloads::
+
+    result = zoo.search("smollm2", format="gguf")
+    zoo.fetch(result.cards[0], allow_patterns=["*Q4_K_M.gguf"])
 """
 
 from __future__ import annotations

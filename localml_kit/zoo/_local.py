@@ -55,7 +55,10 @@ class CacheSource(DiskSource):
     """Models in the local Hugging Face cache (``HF_HUB_CACHE`` / ``HF_HOME``).
 
     Example:
-        >>> [c.id for c in CacheSource().search("smollm2")]  # doctest: +SKIP
+        >>> snapshot = Path("hub/models--HuggingFaceTB--SmolLM2-135M-Instruct/snapshots/0123abc")
+        >>> snapshot.mkdir(parents=True)  # a cache as huggingface_hub lays it out
+        >>> _ = (snapshot / "config.json").write_text('{"architectures": ["LlamaForCausalLM"]}')
+        >>> [c.id for c in CacheSource("hub").search("smollm2")]
         ['HuggingFaceTB/SmolLM2-135M-Instruct']
     """
 
@@ -168,7 +171,15 @@ class LocalSource(DiskSource):
     and ``site-packages`` are skipped. The id of a model is its path.
 
     Example:
-        >>> LocalSource(["~/models"]).search(format="onnx")  # doctest: +SKIP
+        >>> import onnx
+        >>> from onnx import TensorProto, helper
+        >>> x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
+        >>> y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
+        >>> graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "tiny", [x], [y])
+        >>> Path("models/nested").mkdir(parents=True)
+        >>> onnx.save(helper.make_model(graph), "models/nested/tiny.onnx")
+        >>> [(c.id, c.format) for c in LocalSource(["models"]).search(format="onnx")]
+        [('.../models/nested/tiny.onnx', 'onnx')]
     """
 
     name = "local"

@@ -204,9 +204,13 @@ def fetch(
     ``["*Q4_K_M.gguf"]``. Local sources return the path they already have.
 
     Example:
-        >>> fetch("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
-        ...       allow_patterns=["*q4_k_m.gguf"])  # doctest: +SKIP
-        PosixPath('.../snapshots/...')
+        >>> fetch("digits-mlp", source="samples")
+        PosixPath('.../samples/digits-mlp/model.onnx')
+
+    From the Hub (the network; into the Hugging Face cache)::
+
+        fetch("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", allow_patterns=["*q4_k_m.gguf"])
+        # PosixPath('.../snapshots/...')
     """
     if isinstance(card_or_id, ModelCard):
         name, id = source or card_or_id.source, card_or_id.id

@@ -29,8 +29,17 @@ class OllamaSource(DiskSource):
     ``namespace/model:tag`` outside the ``library`` namespace.
 
     Example:
-        >>> OllamaSource().search("smollm2")  # doctest: +SKIP
-        [ModelCard(id='smollm2:135m', source='ollama', ...)]
+        >>> import json, os
+        >>> from localml_kit import samples
+        >>> store = Path("ollama")  # a store as `ollama pull smollm2:135m` leaves it
+        >>> (store / "blobs").mkdir(parents=True)
+        >>> os.symlink(samples.path("smollm2-135m-instruct", "gguf"), store / "blobs/sha256-1234")
+        >>> manifest = store / "manifests/registry.ollama.ai/library/smollm2/135m"
+        >>> manifest.parent.mkdir(parents=True)
+        >>> layer = {"mediaType": "application/vnd.ollama.image.model", "digest": "sha256:1234"}
+        >>> _ = manifest.write_text(json.dumps({"layers": [layer]}))
+        >>> [(c.id, c.format, c.quantization) for c in OllamaSource(store).search("smollm2")]
+        [('smollm2:135m', 'gguf', 'Q4_1')]
     """
 
     name = "ollama"
@@ -152,7 +161,14 @@ class LMStudioSource(DiskSource):
     (or the older ``~/.cache/lm-studio/models``). Ids are ``publisher/repo/file.gguf``.
 
     Example:
-        >>> LMStudioSource().search(format="gguf")  # doctest: +SKIP
+        >>> import os
+        >>> from localml_kit import samples
+        >>> gguf = samples.path("smollm2-135m-instruct", "gguf")
+        >>> repo = Path("lmstudio/HuggingFaceTB/SmolLM2-135M-Instruct-GGUF")
+        >>> repo.mkdir(parents=True)
+        >>> os.symlink(gguf, repo / gguf.name)
+        >>> [c.id for c in LMStudioSource("lmstudio").search(format="gguf")]
+        ['HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf']
     """
 
     name = "lmstudio"
