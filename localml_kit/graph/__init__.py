@@ -9,7 +9,7 @@ Example:
     >>> from localml_kit import graph
     >>> s = graph.summarize("all-minilm-l6-v2")
     >>> s.dynamic_dims
-    ['batch', 'sequence', 'Divsentence_embedding_dim_1']
+    ['batch', 'sequence']
     >>> view = graph.show("all-minilm-l6-v2")
     >>> view.alive
     True
@@ -283,7 +283,7 @@ def plot(summary: ModelSummary, *, top: int = 15, title: str | None = None) -> A
         >>> import matplotlib.pyplot as plt
         >>> fig = plot(summarize("ppocr-v4-det"))
         >>> [ax.get_title() for ax in fig.axes]
-        ['model.onnx: operator mix (top 14 of 14)', 'model.onnx: weights by type']
+        ['ppocr-v4-det: operator mix (top 14 of 14)', 'ppocr-v4-det: weights by type']
         >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt

@@ -106,8 +106,9 @@ def served_files(model: Path) -> dict[str, Path]:
     Face cache, in the folder its target lives in).
 
     Example:
-        >>> sorted(served_files(Path("model.onnx")))  # doctest: +SKIP
-        ['model.onnx', 'model.onnx.data']
+        >>> from localml_kit import samples
+        >>> sorted(served_files(samples.path("all-minilm-l6-v2")))
+        ['model.onnx']
     """
     files = {model.name: model}
     try:

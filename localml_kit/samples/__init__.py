@@ -162,7 +162,7 @@ def path(name: str, variant: str | None = None) -> Path:
         '.gguf'
         >>> path("digits-mlp", "gguf")
         Traceback (most recent call last):
-        localml_kit.errors.UnknownSampleError: sample 'digits-mlp' has no variant 'gguf'; its variants: onnx, test-set.
+        localml_kit.errors.UnknownSampleError: sample 'digits-mlp' has no variant 'gguf'; its variants: onnx; its other files: test-set.
     """
     sample = get(name)
     chosen = sample.default_variant if variant is None else variant

@@ -39,7 +39,7 @@ def model_ref(
 
     Example:
         >>> model_ref("smollm2-135m-instruct").variant
-        'onnx-int4'
+        'onnx-gguf'
     """
     try:
         return models.resolve(model)

@@ -20,7 +20,7 @@ Example:
                           id   source format   fit
     0  smollm2-135m-instruct  samples   onnx  fits
     >>> zoo.fetch(result.cards[0])  # a local card: the path it already has
-    PosixPath('.../samples/smollm2-135m-instruct/onnx-int4')
+    PosixPath('.../samples/smollm2-135m-instruct/onnx-gguf')
 
 With the network, the Hub is searched too and ``fetch`` downloads::
 

@@ -211,9 +211,13 @@ class HubSource:
 
     Example:
         >>> hub = HubSource(timeout=10)
-        >>> cards = hub.search("smollm2", format="gguf", limit=5)  # doctest: +SKIP
-        >>> hub.fetch("HuggingFaceTB/SmolLM2-135M-Instruct",
-        ...           allow_patterns=["*.json"])  # doctest: +SKIP
+        >>> hub.name, hub.remote
+        ('hub', True)
+
+    Usage (it needs the Hub)::
+
+        cards = hub.search("smollm2", format="gguf", limit=5)
+        hub.fetch("HuggingFaceTB/SmolLM2-135M-Instruct", allow_patterns=["*.json"])
     """
 
     name = "hub"
@@ -456,7 +460,12 @@ class OnnxZooSource(HubSource):
     """The ONNX Model Zoo: its models live in the ``onnxmodelzoo`` organisation on the Hub.
 
     Example:
-        >>> OnnxZooSource().search("resnet", limit=3)  # doctest: +SKIP
+        >>> OnnxZooSource().name
+        'onnx-zoo'
+
+    Usage (it needs the Hub)::
+
+        OnnxZooSource().search("resnet", limit=3)
     """
 
     name = "onnx-zoo"
