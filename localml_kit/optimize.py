@@ -296,6 +296,51 @@ class _Check:
     only: Sequence[str] | None = None
 
 
+@dataclass
+class _Job:
+    """One optimize call: the source, where the variant goes, how it is checked, its notes."""
+
+    ref: models.ModelRef
+    base: str
+    out: Path
+    inputs: _compare.Inputs | None
+    do_compare: bool
+    check: _Check
+    started: float = field(default_factory=time.perf_counter)
+    notes: list[str] = field(default_factory=list)
+
+    def finish(
+        self, method: str, precision: str, options: dict[str, Any], *, changed: bool
+    ) -> Variant:
+        return _finish(
+            out=self.out,
+            src=self.ref.path,
+            base=self.base,
+            method=method,
+            precision=precision,
+            options=options,
+            started=self.started,
+            notes=self.notes,
+            changed=changed,
+            inputs=self.inputs,
+            do_compare=self.do_compare,
+            source_ref=self.ref,
+            check=self.check,
+        )
+
+
+def _job(
+    model: str | os.PathLike[str] | models.ModelRef,
+    tag: str,
+    output: str | os.PathLike[str] | None,
+    inputs: _compare.Inputs | None,
+    compare: bool,
+    check: _Check,
+) -> _Job:
+    ref, base = _source(model)
+    return _Job(ref, base, _target(base, tag, output), inputs, compare, check)
+
+
 def _finish(
     *,
     out: Path,
@@ -318,7 +363,7 @@ def _finish(
             f"{src.name} has nothing that {method} converts (no weights of a supported "
             f"operator); the variant at {out} is an unchanged copy."
         )
-        warnings.warn(message, errors.NothingToQuantizeWarning, stacklevel=3)
+        warnings.warn(message, errors.NothingToQuantizeWarning, stacklevel=4)
         notes.append(message)
         precision = source_ref.precision
     variant = Variant(
@@ -407,12 +452,8 @@ def quantize_int8(
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    do_compare = compare
-    ref, base = _source(model)
-    src = ref.path
-    out = _target(base, "int8", output)
-    started = time.perf_counter()
-    notes: list[str] = []
+    job = _job(model, "int8", output, inputs, compare, _Check(batch, dims, only))
+    src, out, notes = job.ref.path, job.out, job.notes
     with tempfile.TemporaryDirectory(prefix="localml-opt-") as tmp, _quiet_tools(notes):
         pre = _preprocess(src, Path(tmp), notes) if preprocess else src
         with _tool_errors(src, out, "int8"):
@@ -432,21 +473,7 @@ def quantize_int8(
     }
     if op_types:
         options["op_types"] = list(op_types)
-    return _finish(
-        out=out,
-        src=src,
-        base=base,
-        method="int8",
-        precision="int8",
-        options=options,
-        started=started,
-        notes=notes,
-        changed=changed,
-        inputs=inputs,
-        do_compare=do_compare,
-        source_ref=ref,
-        check=_Check(batch, dims, only),
-    )
+    return job.finish("int8", "int8", options, changed=changed)
 
 
 class _Reader:
@@ -511,14 +538,10 @@ def quantize_int8_static(
         feeds = [dict(f) for f in calibration_inputs]
     if not feeds:
         raise errors.InputError("calibration_inputs is empty; give at least one dict of arrays.")
-    ref, base = _source(model)
-    src = ref.path
-    runner = _compare.onnx_runner(ref)
+    job = _job(model, "int8-static", output, inputs, compare, _Check(batch, dims, only))
+    src, out, notes = job.ref.path, job.out, job.notes
+    runner = _compare.onnx_runner(job.ref)
     feeds = [runner.prepare(f) for f in feeds]  # names the missing inputs, casts floats
-    do_compare = compare
-    out = _target(base, "int8-static", output)
-    started = time.perf_counter()
-    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="localml-opt-") as tmp, _quiet_tools(notes):
         pre = _preprocess(src, Path(tmp), notes) if preprocess else src
         with _tool_errors(src, out, "int8-static"):
@@ -541,21 +564,7 @@ def quantize_int8_static(
         "format": "QDQ",
         "op_types": list(op_types),
     }
-    return _finish(
-        out=out,
-        src=src,
-        base=base,
-        method="int8-static",
-        precision="int8",
-        options=options,
-        started=started,
-        notes=notes,
-        changed=changed,
-        inputs=inputs,
-        do_compare=do_compare,
-        source_ref=ref,
-        check=_Check(batch, dims, only),
-    )
+    return job.finish("int8-static", "int8", options, changed=changed)
 
 
 def quantize_int4(
@@ -589,12 +598,8 @@ def quantize_int4(
         raise errors.ConfigError(
             f"block_size {block_size}: use a power of two of at least 16 (32, 64, 128)."
         )
-    do_compare = compare
-    ref, base = _source(model)
-    src = ref.path
-    out = _target(base, "int4", output)
-    started = time.perf_counter()
-    notes: list[str] = []
+    job = _job(model, "int4", output, inputs, compare, _Check(batch, dims, only))
+    src, out, notes = job.ref.path, job.out, job.notes
     with _quiet_tools(notes), _tool_errors(src, out, "int4"):
         quant = MatMulNBitsQuantizer(
             onnx.load(str(src)),
@@ -605,24 +610,15 @@ def quantize_int4(
         quant.process()
         quant.model.save_model_to_file(str(out), False)
     changed = bool(_op_types(out) & _QUANT_OPS)
-    return _finish(
-        out=out,
-        src=src,
-        base=base,
-        method="int4",
-        precision="int4",
-        options={
+    return job.finish(
+        "int4",
+        "int4",
+        {
             "block_size": block_size,
             "symmetric": symmetric,
             "accuracy_level": accuracy_level,
         },
-        started=started,
-        notes=notes,
         changed=changed,
-        inputs=inputs,
-        do_compare=do_compare,
-        source_ref=ref,
-        check=_Check(batch, dims, only),
     )
 
 
@@ -652,12 +648,8 @@ def to_fp16(
     import onnx
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
-    do_compare = compare
-    ref, base = _source(model)
-    src = ref.path
-    out = _target(base, "fp16", output)
-    started = time.perf_counter()
-    notes: list[str] = []
+    job = _job(model, "fp16", output, inputs, compare, _Check(batch, dims, only))
+    src, out, notes = job.ref.path, job.out, job.notes
     proto = onnx.load(str(src))
     floats = sum(1 for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT)
     floats += sum(  # weights kept as Constant nodes (e.g. the PP-OCR models) count too
@@ -675,20 +667,11 @@ def to_fp16(
                 proto, keep_io_types=keep_io_types, op_block_list=blocked
             )
             onnx.save(converted, str(out))
-    return _finish(
-        out=out,
-        src=src,
-        base=base,
-        method="fp16",
-        precision="fp16",
-        options={"keep_io_types": keep_io_types, "op_block_list": list(op_block_list or ())},
-        started=started,
-        notes=notes,
+    return job.finish(
+        "fp16",
+        "fp16",
+        {"keep_io_types": keep_io_types, "op_block_list": list(op_block_list or ())},
         changed=changed,
-        inputs=inputs,
-        do_compare=do_compare,
-        source_ref=ref,
-        check=_Check(batch, dims, only),
     )
 
 
@@ -722,12 +705,8 @@ def optimize_graph(
         raise errors.ConfigError(
             f"graph optimization level {level!r}: use basic, extended, layout or all."
         )
-    do_compare = compare
-    ref, base = _source(model)
-    src = ref.path
-    out = _target(base, f"opt-{level}", output)
-    started = time.perf_counter()
-    notes: list[str] = []
+    job = _job(model, f"opt-{level}", output, inputs, compare, _Check(batch, dims, only))
+    src, out, notes = job.ref.path, job.out, job.notes
     so = ort.SessionOptions()
     so.log_severity_level = 3
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, providers.ORT_LEVELS[level])
@@ -739,18 +718,4 @@ def optimize_graph(
             f"level {level!r} writes layouts for this machine's CPU: use the file here only."
         )
     precision = _compare.onnx_precision(src)
-    return _finish(
-        out=out,
-        src=src,
-        base=base,
-        method="graph",
-        precision=precision,
-        options={"level": level},
-        started=started,
-        notes=notes,
-        changed=True,
-        inputs=inputs,
-        do_compare=do_compare,
-        source_ref=ref,
-        check=_Check(batch, dims, only),
-    )
+    return job.finish("graph", precision, {"level": level}, changed=True)
