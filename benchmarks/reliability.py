@@ -80,12 +80,23 @@ def _stop_time(model: Path, sig: int, folder: Path) -> float:
     children = psutil.Process(cli.pid).children(recursive=True)
     started = time.perf_counter()
     cli.send_signal(sig)
-    _, alive = psutil.wait_procs(children, timeout=30)
+    alive = list(children)
+    while alive and time.perf_counter() - started < 30:
+        alive = [p for p in alive if _running(p)]
+        time.sleep(0.002)
     elapsed = time.perf_counter() - started
     cli.wait(timeout=5)
     if alive:
         raise SystemExit(f"left running after {signal.Signals(sig).name}: {alive}")
     return elapsed
+
+
+def _running(proc: psutil.Process) -> bool:
+    """Alive and not a zombie (a killed child waits for its new parent to reap it)."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def stop_times(folder: Path, repeats: int) -> None:
