@@ -21,6 +21,7 @@ _WIDGETS = {
     "GraphViewer": "localml_kit.widgets.graph_viewer",
     "OutputComparator": "localml_kit.widgets.output_comparator",
     "ProfilerPanel": "localml_kit.widgets.profiler_panel",
+    "SearchBox": "localml_kit.widgets.search_box",
     "ZooBrowser": "localml_kit.widgets.zoo_browser",
 }
 
