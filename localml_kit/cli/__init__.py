@@ -35,6 +35,7 @@ from localml_kit.cli import (
     _optimize,
     _profile,
     _samples,
+    _serve,
     _slm,
     _zoo,
 )
@@ -51,6 +52,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     _optimize,
     _slm,
     _zoo,
+    _serve,
 )
 
 
