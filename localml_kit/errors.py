@@ -40,6 +40,7 @@ __all__ = [
     "ResourceCapWarning",
     "SampleBuildError",
     "SampleNotReadyError",
+    "ServiceError",
     "UnknownEnvironmentError",
     "UnknownProviderError",
     "UnknownSampleError",
@@ -174,6 +175,10 @@ class ChildProcessFailedError(LocalMLError, RuntimeError):
 
 class ChildTimeoutError(LocalMLError, TimeoutError):
     """A child process the kit started ran past its time limit and was killed."""
+
+
+class ServiceError(LocalMLError, ConnectionError):
+    """A local service (``serve.start``) that could not be reached, or did not answer in time."""
 
 
 class OutputMismatchError(LocalMLError, ValueError):

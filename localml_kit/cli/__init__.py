@@ -40,6 +40,7 @@ from localml_kit.cli import (
     _optimize,
     _profile,
     _samples,
+    _serve,
     _slm,
     _zoo,
 )
@@ -56,6 +57,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     _optimize,
     _slm,
     _zoo,
+    _serve,
 )
 
 

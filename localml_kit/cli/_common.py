@@ -56,6 +56,11 @@ def count_int(text: str) -> int:
     return _int(text, 0, 2**31, "the value")
 
 
+def port_int(text: str) -> int:
+    """A TCP port in [0, 65535] (0: a free one)."""
+    return _int(text, 0, 65535, "the port")
+
+
 def threads_int(text: str) -> int:
     """A thread count in [1, MAX_THREADS]."""
     return _int(text, 1, MAX_THREADS, "threads")
