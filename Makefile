@@ -1,6 +1,6 @@
 # localml-kit: two commands do everything.
-#   make lab    set up, prepare the sample models (and the OpenVINO environment), open JupyterLab
-#   make test   set up, prepare the sample models (and the OpenVINO environment), run every test
+#   make lab    set up, prepare the sample models (the OpenVINO environment, onnxruntime-web), open JupyterLab
+#   make test   set up, prepare the sample models (the OpenVINO environment, onnxruntime-web), run every test
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -29,6 +29,7 @@ $(STAMP): pyproject.toml
 samples: setup
 	$(VENV)/bin/localml-kit samples fetch --all
 	$(VENV)/bin/localml-kit envs create openvino
+	$(PY) -m localml_kit.engines setup --optional
 
 lab: samples
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)

@@ -272,3 +272,53 @@ def pip_install(
             f"could not install {label} from the package index: {detail} "
             "Check the network, or point LOCALML_PIP_INDEX_URL at an index that has it."
         )
+
+
+def npm_pack(spec: str, filename: str, sha256: str, *, timeout: float = 600) -> Path:
+    """A verified npm package tarball (``npm pack NAME@VERSION``), cached in the downloads folder.
+
+    npm's own configuration (registry, proxy, certificates) applies; the offline
+    switch is honoured. A missing ``npm`` raises
+    :class:`~localml_kit.errors.BuildDependencyError` saying to install Node.js.
+
+    Example:
+        >>> npm_pack("onnxruntime-web@1.30.0", "onnxruntime-web-1.30.0.tgz", "d222...")  # doctest: +SKIP
+    """
+    downloads = config.downloads_dir()
+    downloads.mkdir(parents=True, exist_ok=True)
+    cached = downloads / filename
+    if _cached(cached, sha256):
+        return cached
+    if config.is_offline():
+        raise _offline_error(filename)
+    npm = shutil.which("npm")
+    if npm is None:
+        raise errors.BuildDependencyError(
+            f"npm is not installed, so {spec} cannot be fetched: install Node.js (it brings "
+            "npm), then run `make samples` (or `python -m localml_kit.engines setup`)."
+        )
+    with tempfile.TemporaryDirectory(dir=downloads, prefix=".npm-") as tmp:
+        cmd = [npm, "pack", spec, "--pack-destination", tmp, "--silent", "--no-fund"]
+        try:
+            proc = _proc.run(cmd, what=f"npm pack {spec}", timeout=timeout, check=False)
+        except errors.ChildTimeoutError as exc:
+            raise errors.DownloadError(
+                f"npm pack {spec} did not finish in {timeout:.0f} s; check the network or "
+                "npm's registry setting (`npm config get registry`)."
+            ) from exc
+        if proc.returncode != 0:
+            lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+            detail = " ".join(lines[-2:]) or f"npm exited with {proc.returncode}"
+            raise errors.DownloadError(
+                f"could not fetch {spec} from the npm registry: {detail} Check the network, "
+                "or npm's registry setting (`npm config get registry`)."
+            )
+        path = Path(tmp) / filename
+        if not path.is_file():
+            found = ", ".join(p.name for p in Path(tmp).iterdir()) or "nothing"
+            raise errors.DownloadError(f"npm pack {spec} gave {found}, not {filename}.")
+        actual = sha256_file(path)
+        if actual != sha256:
+            raise errors.ChecksumError(f"{filename} (from npm {spec})", sha256, actual)
+        os.replace(path, cached)
+    return cached

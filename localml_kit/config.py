@@ -16,6 +16,8 @@ environment variable and see the effect at once.
 - ``OLLAMA_MODELS`` (Ollama's own) and ``LOCALML_LMSTUDIO_MODELS``: the Ollama
   and LM Studio model stores the zoo reads.
 - ``HF_HUB_CACHE`` / ``HF_HOME``: the Hugging Face cache (read at call time).
+- ``LOCALML_CHROMIUM``: the Chromium executable for the web engine and the
+  browser test (default ``/usr/bin/chromium``, else ``/usr/bin/chromium-browser``).
 
 Example:
     >>> import os
@@ -32,7 +34,10 @@ from pathlib import Path
 import platformdirs
 
 __all__ = [
+    "CHROMIUM_CANDIDATES",
+    "chromium",
     "downloads_dir",
+    "engines_dir",
     "hf_hub_cache",
     "home",
     "hub_timeout_s",
@@ -73,6 +78,40 @@ def samples_dir() -> Path:
 def downloads_dir() -> Path:
     """Where verified source files (wheels, hub files) are kept: ``home() / "downloads"``."""
     return home() / "downloads"
+
+
+def engines_dir() -> Path:
+    """Where engines' files fetched at build time live (onnxruntime-web): ``home() / "engines"``."""
+    return home() / "engines"
+
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def chromium() -> tuple[str | None, str]:
+    """The Chromium executable to use (``LOCALML_CHROMIUM``, else the usual paths), or None and why.
+
+    Example:
+        >>> os.environ["LOCALML_CHROMIUM"] = "/no/such/chromium"
+        >>> chromium()
+        (None, "LOCALML_CHROMIUM='/no/such/chromium' is not an executable")
+    """
+    import shutil
+
+    wanted = os.environ.get("LOCALML_CHROMIUM", "").strip()
+    if wanted:
+        found = shutil.which(wanted)
+        if found:
+            return found, ""
+        return None, f"LOCALML_CHROMIUM={wanted!r} is not an executable"
+    for candidate in CHROMIUM_CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found, ""
+    return None, (
+        f"no Chromium found (tried {', '.join(CHROMIUM_CANDIDATES)}); run `make browser` "
+        "or set LOCALML_CHROMIUM=/path/to/chromium"
+    )
 
 
 def _flag(name: str) -> bool:

@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "ConversionError",
     "DownloadError",
+    "EngineRunError",
     "EnvironmentCreateError",
     "EnvironmentNotReadyError",
     "HubTimeoutError",
@@ -131,6 +132,10 @@ class ModelFormatError(LocalMLError, ValueError):
 
 class ProviderUnavailableError(LocalMLError, RuntimeError):
     """An execution provider that this ONNX Runtime build does not offer."""
+
+
+class EngineRunError(LocalMLError, RuntimeError):
+    """An engine other than ONNX Runtime (tract, onnxruntime-web) failed on the given inputs."""
 
 
 class ModelNotFoundError(LocalMLError, FileNotFoundError):

@@ -1,8 +1,15 @@
-"""Execution providers and graph-optimization levels: one table the whole kit reads.
+"""Execution providers, engines and graph-optimization levels: one table the whole kit reads.
 
 Short names a user may type (``cpu``, ``cuda``, ``openvino``...), the ONNX
 Runtime names they stand for, the providers that run on a GPU, the package
 that brings each one, and ONNX Runtime's graph-optimization levels.
+
+Two **engines** sit in the same table: runtimes other than this Python's ONNX
+Runtime that run the same ONNX file, named where a provider is named
+(``model.onnx@tract``, ``model.onnx@web``): ``tract`` (a Rust engine, PyPI
+package ``tract``) and ``onnxruntime-web`` (ONNX Runtime compiled to
+WebAssembly, run in headless Chromium; aliases ``web``, ``ort-web``).
+:mod:`localml_kit.engines` runs them.
 
 Example:
     >>> from localml_kit import providers
@@ -10,6 +17,8 @@ Example:
     'OpenVINOExecutionProvider'
     >>> providers.short_name("CUDAExecutionProvider")
     'cuda'
+    >>> providers.resolve("ort-web"), providers.is_engine("tract")
+    ('onnxruntime-web', True)
 """
 
 from __future__ import annotations
@@ -19,17 +28,24 @@ from localml_kit import errors
 __all__ = [
     "ALIASES",
     "CPU",
+    "ENGINES",
     "GPU_PROVIDERS",
     "OPTIMIZATION_LEVELS",
     "ORT_LEVELS",
     "PACKAGES",
+    "TRACT",
+    "WEB",
     "available",
+    "is_engine",
     "known",
+    "package",
     "resolve",
     "short_name",
 ]
 
 CPU = "CPUExecutionProvider"
+TRACT = "tract"
+WEB = "onnxruntime-web"
 
 # Short names a user may type, and the ONNX Runtime names they stand for.
 ALIASES: dict[str, str] = {
@@ -47,6 +63,11 @@ ALIASES: dict[str, str] = {
     "migraphx": "MIGraphXExecutionProvider",
     "webgpu": "WebGpuExecutionProvider",
     "azure": "AzureExecutionProvider",
+    # Engines: not ONNX Runtime providers, named in the same place (model.onnx@tract).
+    "tract": TRACT,
+    "web": WEB,
+    "ort-web": WEB,
+    "onnxruntime-web": WEB,
 }
 
 # The package that brings each well-known provider.
@@ -61,6 +82,12 @@ PACKAGES: dict[str, str] = {
     "ROCMExecutionProvider": "onnxruntime-rocm",
     "MIGraphXExecutionProvider": "onnxruntime-migraphx",
     "WebGpuExecutionProvider": "onnxruntime-webgpu",
+}
+
+# The engines (other runtimes for the same ONNX file) and what brings each one.
+ENGINES: dict[str, str] = {
+    TRACT: "tract (PyPI; the kit's engines extra)",
+    WEB: "onnxruntime-web (npm; `make samples` fetches it) + playwright + Chromium",
 }
 
 # Providers whose memory lives on a GPU (NVML reads it).
@@ -95,14 +122,37 @@ def available() -> tuple[str, ...]:
     return tuple(onnxruntime.get_available_providers())
 
 
-def known() -> list[str]:
-    """Every provider name the kit accepts (ONNX Runtime names; aliases map onto them).
+def is_engine(name: str) -> bool:
+    """True for an engine (``tract``, ``onnxruntime-web``), False for an ONNX Runtime provider.
+
+    Takes full names and aliases; an unknown name is no engine.
 
     Example:
-        >>> "OpenVINOExecutionProvider" in known()
-        True
+        >>> is_engine("web"), is_engine("CPUExecutionProvider")
+        (True, False)
     """
-    names = [*PACKAGES, "AzureExecutionProvider"]
+    full = ALIASES.get(str(name).strip().lower(), name)
+    return full in ENGINES
+
+
+def package(name: str) -> str:
+    """What brings a provider or an engine (``""`` when the kit does not know).
+
+    Example:
+        >>> package("OpenVINOExecutionProvider")
+        'onnxruntime-openvino'
+    """
+    return ENGINES.get(name) or PACKAGES.get(name, "")
+
+
+def known() -> list[str]:
+    """Every provider and engine name the kit accepts (full names; aliases map onto them).
+
+    Example:
+        >>> "OpenVINOExecutionProvider" in known(), "tract" in known()
+        (True, True)
+    """
+    names = [*PACKAGES, "AzureExecutionProvider", *ENGINES]
     names += [p for p in available() if p not in names]
     return names
 

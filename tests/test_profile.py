@@ -660,6 +660,16 @@ def test_every_onnx_sample_has_valid_example_inputs(real_home: Path) -> None:
             profile.check_inputs(name, feeds)
 
 
+def test_io_binding_is_a_plan_axis(dense: Path) -> None:
+    plan = Plan(dense, threads=[1], batches=[2], io_binding=[False, True], **FAST)
+    labels = [c.label for c in plan.configurations()]
+    assert labels[1].endswith("· iobind") and not labels[0].endswith("iobind")
+    table = profile.run(plan, progress=False).table
+    assert table["status"].tolist() == ["ok", "ok"], table["error"].tolist()
+    assert table["io_binding"].tolist() == [False, True]
+    assert plan.to_dict()["io_binding"] == [False, True]
+
+
 @pytest.fixture
 def openvino_env(real_home: Path) -> envs.Environment:
     """The OpenVINO environment that `make samples` creates in the real kit home."""
@@ -683,8 +693,19 @@ def test_cpu_against_openvino_on_minilm(openvino_env: envs.Environment) -> None:
     assert ov["nodes_on_provider"] > ov["nodes_on_cpu"]
     if ov["nodes_on_cpu"]:
         assert ov["cpu_fallback"] and ov["fallback"].startswith("FALLBACK:")
+        # The CPU nodes cut OpenVINO's part into pieces (MiniLM: one IsNaN per layer).
+        assert ov["subgraphs"] > 1 and f"as {ov['subgraphs']} subgraphs" in ov["fallback"]
+    assert pd.isna(table.loc["CPUExecutionProvider", "subgraphs"])
     assert any(op["provider"] == "openvino" for op in ov["top_operators"])
     assert table.loc["CPUExecutionProvider", "environment"] == "main"
+
+
+@pytest.mark.samples
+def test_strict_refuses_a_graph_that_needs_the_cpu(openvino_env: envs.Environment) -> None:
+    plan = Plan("all-minilm-l6-v2", providers=["openvino"], strict=True, threads=[1], **FAST)
+    row = profile.run(plan, progress=False).table.iloc[0]
+    assert row["status"] == "load-failed"
+    assert "fallback to CPU EP has been explicitly disabled" in row["error"]
 
 
 @pytest.mark.samples

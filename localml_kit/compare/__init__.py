@@ -2,7 +2,8 @@
 
 The reference and the candidates may be ONNX files or sample names (on any
 provider: ``"model.onnx@openvino"`` or ``("model.onnx", "openvino")`` runs in the
-provider environment's Python when this ONNX Runtime lacks it), ONNX Runtime
+provider environment's Python when this ONNX Runtime lacks it; or on another
+engine: ``"model.onnx@tract"``, ``"model.onnx@web"``), ONNX Runtime
 sessions, variants made by :mod:`localml_kit.optimize`, Python code (a
 scikit-learn estimator, a torch module, a function) or recorded outputs (a dict
 of arrays). Per output: max and mean absolute error, max relative error, cosine
@@ -62,6 +63,7 @@ from localml_kit.compare._runners import (
     Runner,
     as_runner,
     callable_runner,
+    engine_runner,
     onnx_precision,
     onnx_runner,
     recorded_runner,
@@ -83,6 +85,7 @@ __all__ = [
     "corpus",
     "default_inputs",
     "default_tolerance",
+    "engine_runner",
     "error_stats",
     "guess_kind",
     "label_agreement",

@@ -1,7 +1,8 @@
 """Adapters that run one set of inputs through anything comparable.
 
 An ONNX file or session (any provider, including one served from another
-Python environment), a variant made by ``optimize``, a Python callable (a
+Python environment, or an engine: ``model.onnx@tract``, ``model.onnx@web``),
+a variant made by ``optimize``, a Python callable (a
 scikit-learn estimator, a torch module, a function), or recorded outputs: each
 becomes a :class:`Runner` with a label, a precision and ``run(feeds)``.
 """
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from localml_kit import _proc, errors, models, providers
+from localml_kit import _proc, engines, errors, models, providers
 
 Feeds = Mapping[str, np.ndarray]
 Outputs = dict[str, np.ndarray] | list[np.ndarray]
@@ -158,6 +159,16 @@ def onnx_runner(
     provider = providers.resolve(provider) if provider else ref.provider_name
     label = label or ref.label
     precision = precision or onnx_precision(ref)
+    if providers.is_engine(provider):
+        return engine_runner(
+            ref,
+            engine=provider,
+            label=label,
+            precision=precision,
+            threads=threads,
+            options=provider_options,
+            timeout_s=timeout_s,
+        )
     here = provider in ort.get_available_providers()
     if here and timeout_s is None:
         chain: list[Any] = [(provider, dict(provider_options or {}))]
@@ -201,6 +212,47 @@ def onnx_runner(
         threads=threads,
         provider_options=provider_options,
         timeout=timeout_s if timeout_s is not None else 600,
+    )
+
+
+def engine_runner(
+    model: str | os.PathLike[str] | models.ModelRef,
+    *,
+    engine: str,
+    label: str | None = None,
+    precision: str | None = None,
+    threads: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    timeout_s: float | None = None,
+) -> Runner:
+    """A runner for an ONNX model on an engine other than ONNX Runtime (tract, onnxruntime-web).
+
+    An engine that cannot run here raises
+    :class:`~localml_kit.errors.ProviderUnavailableError` at once, saying what
+    is missing. See :func:`localml_kit.engines.run`.
+
+    Example:
+        >>> engine_runner("all-minilm-l6-v2", engine="tract").kind  # doctest: +SKIP
+        'tract 0.23.9'
+    """
+    ref = models.resolve(model).require_onnx("comparing outputs")
+    status = engines.require(engine)
+    full = status.engine
+
+    def call(batches: list[dict[str, np.ndarray]]) -> list[Outputs]:
+        outputs = engines.run(
+            ref, batches, engine=full, threads=threads, options=options, timeout_s=timeout_s
+        )
+        return [dict(o) for o in outputs]
+
+    return Runner(
+        label or f"{ref.label}@{status.short}",
+        precision or onnx_precision(ref),
+        f"{status.short} {status.version}",
+        call,
+        {s.name: s.dtype for s in ref.io.inputs},
+        [o.name for o in ref.io.outputs],
+        model=ref,
     )
 
 

@@ -1,4 +1,5 @@
-"""The run plan: models x providers x threads x batch sizes x optimization levels (x arena, spinning).
+"""The run plan: models x providers x threads x batch sizes x optimization levels (x arena,
+spinning, IO binding).
 
 A :class:`Plan` expands into :class:`Configuration` records, each a plain,
 JSON-serialisable job that one worker process measures. A distributed engine
@@ -89,6 +90,7 @@ class Configuration:
     optimization: str = "all"
     cpu_arena: bool = True
     spinning: bool = False
+    io_binding: bool = False
     warmup: int = 5
     min_iterations: int = 50
     min_seconds: float = 2.0
@@ -112,6 +114,8 @@ class Configuration:
             parts.append("no-arena")
         if self.spinning:
             parts.append("spin")
+        if self.io_binding:
+            parts.append("iobind")
         return " · ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,7 +177,13 @@ class Plan:
     ``pythons`` maps a provider to the Python that serves it (default: this
     one when it offers the provider, else a provider environment from
     :mod:`localml_kit.envs`). ``strict`` makes a session fail rather than put
-    nodes on the CPU provider.
+    nodes on the CPU provider. ``io_binding`` (one value or ``[False, True]``)
+    runs through ``run_with_iobinding``: inputs copied to the provider's device
+    once, outputs bound there and reused, so a GPU run pays no copies; on the
+    CPU provider it only saves the outputs' allocation.
+
+    Engines (``tract``, ``web``) are named like providers; a thread count they
+    cannot honour is flagged in the row, and IO binding does not apply to them.
 
     Example:
         >>> plan = Plan("digits-mlp", providers=["cpu"], threads=[1, 2], batches=[1, 64])
@@ -194,6 +204,7 @@ class Plan:
     min_seconds: float = 2.0
     cpu_arena: bool | Sequence[bool] = True
     spinning: bool | Sequence[bool] = False
+    io_binding: bool | Sequence[bool] = False
     timeout_s: float = 300.0
     pythons: Mapping[str, str] = field(default_factory=dict)
     provider_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -290,12 +301,13 @@ class Plan:
         batches: tuple[int | None, ...] = tuple(self.batches) or (None,)
         arenas = tuple(bool(a) for a in _as_list(self.cpu_arena)) or (True,)
         spins = tuple(bool(s) for s in _as_list(self.spinning)) or (False,)
+        bindings = tuple(bool(b) for b in _as_list(self.io_binding)) or (False,)
         providers = list(dict.fromkeys(resolve_provider(p) for p in self.providers))
         memory_cap = self.max_memory_mb or default_memory_cap_mb()
         paths = {label: str(ref.path) for label, ref in self.models.items()}
         out: list[Configuration] = []
-        for label, provider, t, b, opt, arena, spin in itertools.product(
-            self.models, providers, threads, batches, self.optimizations, arenas, spins
+        for label, provider, t, b, opt, arena, spin, bind in itertools.product(
+            self.models, providers, threads, batches, self.optimizations, arenas, spins, bindings
         ):
             python, environment = self.python_for(provider)
             out.append(
@@ -311,6 +323,7 @@ class Plan:
                     optimization=opt,
                     cpu_arena=arena,
                     spinning=spin,
+                    io_binding=bind,
                     warmup=self.warmup,
                     min_iterations=self.min_iterations,
                     min_seconds=self.min_seconds,
@@ -334,7 +347,7 @@ class Plan:
             }
         for key in ("providers", "threads", "batches", "optimizations"):
             data[key] = list(data[key])
-        for key in ("cpu_arena", "spinning"):
+        for key in ("cpu_arena", "spinning", "io_binding"):
             data[key] = _as_list(data[key])
         data["pythons"] = {k: os.fspath(v) for k, v in self.pythons.items()}
         data["provider_options"] = {k: dict(v) for k, v in self.provider_options.items()}

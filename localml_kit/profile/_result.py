@@ -45,6 +45,7 @@ class ProfileRow:
     optimization: str | None = None
     cpu_arena: bool | None = None
     spinning: bool | None = None
+    io_binding: bool | None = None
     status: str = "error"
     error: str = ""
     package: str = ""
@@ -80,6 +81,7 @@ class ProfileRow:
     nodes_on_provider: int | None = None
     nodes_on_cpu: int | None = None
     nodes_run: int | None = None
+    subgraphs: int | None = None
     cpu_fallback: bool | None = None
     top_operators: list[dict[str, Any]] | None = None
     operator_ms_per_run: float | None = None

@@ -22,7 +22,7 @@ import pandas as pd
 import psutil
 from tqdm.auto import tqdm
 
-from localml_kit import _proc, envs, errors, hardware, models, providers, samples
+from localml_kit import _proc, engines, envs, errors, hardware, models, providers, samples
 from localml_kit.inputs import Feeds, inputs_for
 from localml_kit.inputs import given as given_inputs
 from localml_kit.profile import _trace
@@ -127,6 +127,15 @@ def _unavailable_reason(cfg: Configuration, probe: tuple[str, tuple[str, ...]] |
     )
 
 
+def _subgraphs(cfg: Configuration, assignment: Mapping[str, Any] | None) -> int | None:
+    """How many pieces (subgraphs) the requested provider runs; None for the CPU provider (it
+    reports each node on its own) or when the session did not say."""
+    entry = (assignment or {}).get(cfg.provider)
+    if cfg.provider == providers.CPU or not entry or "subgraphs" not in entry:
+        return None
+    return int(entry["subgraphs"])
+
+
 def _fallback_text(
     cfg: Configuration, assignment: Mapping[str, Any] | None
 ) -> tuple[str, int | None, int | None, int | None]:
@@ -146,6 +155,12 @@ def _fallback_text(
             f"{op} x{n}" for op, n in sorted(entry["ops"].items(), key=lambda kv: -kv[1])
         )
         parts.append(f"{entry['nodes']} of {nodes} nodes on {short_name(provider)} ({ops})")
+    pieces = _subgraphs(cfg, assignment)
+    if pieces and pieces > 1:
+        parts.append(
+            f"{short_name(cfg.provider)} runs the graph as {pieces} subgraphs, with a hand-over "
+            "to the CPU provider at every border"
+        )
     return f"FALLBACK: {'; '.join(parts)}", nodes, on, cpu
 
 
@@ -290,6 +305,32 @@ def _run_worker(
     return result
 
 
+def _engine_job(
+    cfg: Configuration, plan: Plan, npz: Path, work: Path, stop: StopFlag | None
+) -> dict[str, Any]:
+    """Measure a configuration on an engine (tract, onnxruntime-web) through its driver."""
+    status = engines.status(cfg.provider)
+    if not status.available:
+        return {"status": "unavailable", "error": f"the {status.short} engine: {status.reason}"}
+    spec = engines.job(
+        plan.models[cfg.model],
+        cfg.provider,
+        threads=cfg.threads,
+        options=cfg.provider_options,
+        optimization=cfg.optimization,
+    )
+    job = _job(
+        cfg,
+        **spec,
+        engine_driver=str(engines.DRIVER),
+        inputs=str(npz),
+        output=str(work / f"c{cfg.index}.result.json"),
+        trace_prefix=str(work / f"c{cfg.index}-trace"),
+    )
+    job["model"] = cfg.model_path
+    return _run_worker(cfg, job, work, stop)
+
+
 def _row(cfg: Configuration, res: Mapping[str, Any], feeds: Feeds | None) -> ProfileRow:
     status = str(res.get("status", "error"))
     row = ProfileRow(
@@ -303,6 +344,7 @@ def _row(cfg: Configuration, res: Mapping[str, Any], feeds: Feeds | None) -> Pro
         optimization=cfg.optimization,
         cpu_arena=cfg.cpu_arena,
         spinning=cfg.spinning,
+        io_binding=cfg.io_binding,
         inputs=feeds.source if feeds is not None else "none (model unreadable)",
         input_shapes=feeds.shapes_text() if feeds is not None else "",
         dims=feeds.dims_text() if feeds is not None else "",
@@ -312,7 +354,7 @@ def _row(cfg: Configuration, res: Mapping[str, Any], feeds: Feeds | None) -> Pro
         provider_options={k: str(v) for k, v in cfg.provider_options.items()},
         status=status,
         error=summarise_error(res.get("error")),
-        package=providers.PACKAGES.get(cfg.provider, "") if status == "unavailable" else "",
+        package=providers.package(cfg.provider) if status == "unavailable" else "",
         **{key: res[key] for key in WORKER_FIELDS if key in res},
     )
     if status == "ok" and res.get("measure_s") and res.get("iterations"):
@@ -321,8 +363,14 @@ def _row(cfg: Configuration, res: Mapping[str, Any], feeds: Feeds | None) -> Pro
         cfg, res.get("assignment")
     )
     row.fallback = message
+    row.subgraphs = _subgraphs(cfg, res.get("assignment"))
     row.cpu_fallback = bool(row.nodes_on_cpu) and cfg.provider != providers.CPU
     notes = []
+    if cfg.io_binding and providers.is_engine(cfg.provider):
+        notes.append("IO binding is ONNX Runtime's: the engine ran without it")
+    ran = res.get("engine_threads")
+    if ran and int(ran) != cfg.threads:
+        notes.append(f"ran on {ran} thread(s), not {cfg.threads}: the engine sets its own")
     if cfg.provider in providers.GPU_PROVIDERS and status == "ok":
         if res.get("gpu_note"):
             notes.append(res["gpu_note"])
@@ -423,6 +471,11 @@ def session_memory(
         operator_profile=False,
     )
     (cfg,) = plan.configurations()
+    if providers.is_engine(cfg.provider):
+        raise errors.ConfigError(
+            f"session_memory measures ONNX Runtime sessions; {short_name(cfg.provider)} is an "
+            "engine: profile it with profile.run(Plan(model, providers=[...])) instead."
+        )
     probe = _available(cfg.python, {})
     if isinstance(probe, str) or cfg.provider not in probe[1]:
         raise errors.ProviderUnavailableError(_unavailable_reason(cfg, probe))
@@ -523,6 +576,8 @@ def run(
                 if stopped or (stop is not None and stop.is_set()):
                     stopped = True
                     res: dict[str, Any] = {"status": "stopped", "error": "stopped before it ran"}
+                elif providers.is_engine(cfg.provider):
+                    res = _engine_job(cfg, plan, npz, work, stop)
                 else:
                     probe = _available(cfg.python, probes)
                     if isinstance(probe, str) or cfg.provider not in probe[1]:

@@ -9,6 +9,11 @@ What it would otherwise import from the kit comes in the job: ``gpu_providers``
 (the providers whose memory lives on a GPU) and ``graph_optimization_level``
 (the ``onnxruntime.GraphOptimizationLevel`` member to use).
 
+An engine (``job["engine"]``: tract, onnxruntime-web) is measured the same way
+through the kit's engine driver (``job["engine_driver"]``, a standalone script
+imported by path), whose sessions have ONNX Runtime's ``run`` shape; the web
+engine times its runs inside the page and reports its browser's memory.
+
 Phases: start, import, load, first-run, warm-up, measure, profile, done.
 """
 
@@ -24,6 +29,7 @@ import sys
 import threading
 import time
 import traceback
+from typing import Any
 
 STARTED_AT = time.time()
 
@@ -200,7 +206,8 @@ def provider_list(job):
     providers = [(job["provider"], {k: str(v) for k, v in job["provider_options"].items()})]
     for extra in job.get("extra_providers", []):
         providers.append((extra, {}))
-    if job["provider"] != "CPUExecutionProvider":
+    # strict: no CPU provider behind (ONNX Runtime refuses the pair with fallback disabled).
+    if job["provider"] != "CPUExecutionProvider" and not job.get("strict"):
         providers.append(("CPUExecutionProvider", {}))
     return providers
 
@@ -213,7 +220,8 @@ def assignment(session):
         return None
     out = {}  # type: dict
     for subgraph in info:
-        entry = out.setdefault(subgraph.ep_name, {"nodes": 0, "ops": {}})
+        entry = out.setdefault(subgraph.ep_name, {"nodes": 0, "ops": {}, "subgraphs": 0})
+        entry["subgraphs"] += 1
         for node in subgraph.get_nodes():
             entry["nodes"] += 1
             entry["ops"][node.op_type] = entry["ops"].get(node.op_type, 0) + 1
@@ -234,6 +242,32 @@ def stats(np, samples_ns):
     }
 
 
+def bound_run(ort, session, feeds, job):
+    """``run(names, feeds)`` through IO binding: inputs on the provider's device once, outputs
+    bound there; after the first run the outputs it made are bound again, so runs reuse them."""
+    gpu = job["provider"] in job["gpu_providers"]
+    device = "cuda" if gpu else "cpu"
+    device_id = int(job["provider_options"].get("device_id", 0)) if gpu else 0
+    binding = session.io_binding()
+    for name, value in feeds.items():
+        binding.bind_ortvalue_input(
+            name, ort.OrtValue.ortvalue_from_numpy(value, device, device_id)
+        )
+    names = [o.name for o in session.get_outputs()]
+    for name in names:
+        binding.bind_output(name, device, device_id)
+    state = {"bound": False}
+
+    def run(_names, _feeds):
+        session.run_with_iobinding(binding)
+        if not state["bound"]:
+            for name, value in zip(names, binding.get_outputs(), strict=True):
+                binding.bind_ortvalue_output(name, value)
+            state["bound"] = True
+
+    return run
+
+
 def create_session(ort, job, so):
     """A session plus whatever ORT printed while making it (its 'EP Error' fallback notice)."""
     captured = io.StringIO()
@@ -242,14 +276,37 @@ def create_session(ort, job, so):
     return session, captured.getvalue()
 
 
+def load_driver(path):
+    """The kit's engine driver (a standalone script), imported by path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("localml_engine_driver", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import the engine driver {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def measure(job, result):
     phase("import")
     import numpy as np
-    import onnxruntime as ort
 
-    result["imported_at"] = time.time()
-    result["onnxruntime"] = ort.__version__
-    result["available_providers"] = list(ort.get_available_providers())
+    engine = job.get("engine")
+    driver: Any = None
+    ort: Any = None
+    if engine:
+        driver = load_driver(job["engine_driver"])
+        result["imported_at"] = time.time()
+        result["onnxruntime"] = f"{engine} {job.get('engine_version', '')}".strip()
+        result["available_providers"] = [engine]
+    else:
+        import onnxruntime
+
+        ort = onnxruntime
+        result["imported_at"] = time.time()
+        result["onnxruntime"] = ort.__version__
+        result["available_providers"] = list(ort.get_available_providers())
     provider = job["provider"]
     on_gpu = provider in job["gpu_providers"]
     if provider not in result["available_providers"]:
@@ -259,7 +316,7 @@ def measure(job, result):
             f"(it offers {', '.join(result['available_providers'])})"
         )
         return
-    if on_gpu and hasattr(ort, "preload_dlls"):
+    if on_gpu and ort is not None and hasattr(ort, "preload_dlls"):
         with contextlib.suppress(Exception):
             ort.preload_dlls()
     with np.load(job["inputs"]) as data:
@@ -278,16 +335,20 @@ def measure(job, result):
     result["baseline_mb"] = baseline / MB
 
     phase("load")
-    so = session_options(ort, job)
     mem.reset_peak()
     start = time.perf_counter()
     try:
-        session, printed = create_session(ort, job, so)
+        if driver is not None:
+            session, printed = driver.open_session(job, feeds), ""
+        else:
+            session, printed = create_session(ort, job, session_options(ort, job))
     except Exception as exc:
-        result["status"] = "load-failed"
+        unavailable = getattr(exc, "kind", "") == "unavailable"
+        result["status"] = "unavailable" if unavailable else "load-failed"
         result["error"] = str(exc)
         return
-    result["load_s"] = time.perf_counter() - start
+    # An engine in a browser reports the session's own creation, without the browser's start.
+    result["load_s"] = getattr(session, "load_s", None) or time.perf_counter() - start
     result["load_peak_mb"] = (mem.peak() - baseline) / MB
     result["session_mb"] = (mem.rss() - baseline) / MB
     if gpu is not None:
@@ -311,31 +372,42 @@ def measure(job, result):
     if gpu is not None:
         gpu.reset_peak()
     try:
-        phase("first-run")
-        start = time.perf_counter()
-        session.run(None, feeds)
-        result["first_run_ms"] = (time.perf_counter() - start) * 1e3
-        phase("warm-up")
-        for _ in range(int(job["warmup"])):
-            session.run(None, feeds)
-        result["warmup"] = int(job["warmup"])
-        phase("measure")
         min_iterations = int(job["min_iterations"])
         min_seconds = float(job["min_seconds"])
-        run = session.run
-        clock = time.perf_counter_ns
-        samples_ns = []
-        begin = time.perf_counter()
-        while True:
-            t0 = clock()
+        result["warmup"] = int(job["warmup"])
+        if hasattr(session, "measure"):  # an engine that times its own runs (in the browser)
+            phase("measure")
+            first_ms, samples_ns, result["measure_s"] = session.measure(
+                feeds, int(job["warmup"]), min_iterations, min_seconds
+            )
+            result["first_run_ms"] = first_ms
+        else:
+            run = session.run
+            if job.get("io_binding") and ort is not None:
+                run = bound_run(ort, session, feeds, job)
+            phase("first-run")
+            start = time.perf_counter()
             run(None, feeds)
-            samples_ns.append(clock() - t0)
-            if len(samples_ns) >= min_iterations and time.perf_counter() - begin >= min_seconds:
-                break
-        result["measure_s"] = time.perf_counter() - begin
+            result["first_run_ms"] = (time.perf_counter() - start) * 1e3
+            phase("warm-up")
+            for _ in range(int(job["warmup"])):
+                run(None, feeds)
+            phase("measure")
+            clock = time.perf_counter_ns
+            samples_ns = []
+            begin = time.perf_counter()
+            while True:
+                t0 = clock()
+                run(None, feeds)
+                samples_ns.append(clock() - t0)
+                if len(samples_ns) >= min_iterations and time.perf_counter() - begin >= min_seconds:
+                    break
+            result["measure_s"] = time.perf_counter() - begin
     except Exception as exc:
         result["status"] = "run-failed"
         result["error"] = str(exc)
+        if hasattr(session, "close"):
+            session.close()
         return
     result["run_peak_mb"] = (mem.peak() - baseline) / MB
     if gpu is not None:
@@ -351,10 +423,19 @@ def measure(job, result):
         chosen = [samples_ns[i] for i in idx]
     result["latencies_ms"] = [round(v / 1e6, 5) for v in chosen]
     result["status"] = "ok"
-    del session, run
+    if hasattr(session, "memory_report"):  # the browser's processes, not this one's
+        report = session.memory_report()
+        for key in ("baseline_mb", "load_peak_mb", "session_mb", "run_peak_mb"):
+            result[key] = report.get(key)
+        result["memory_method"] = report.get("memory_method", "none")
+    if driver is not None:
+        result["engine_threads"] = getattr(session, "threads", None)
+    if hasattr(session, "close"):
+        session.close()
+    del session
     gc.collect()
 
-    if job.get("operator_profile"):
+    if job.get("operator_profile") and ort is not None:
         phase("profile")
         try:
             so = session_options(ort, job, profiling=True, prefix=job["trace_prefix"])
