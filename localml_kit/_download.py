@@ -281,8 +281,9 @@ def npm_pack(spec: str, filename: str, sha256: str, *, timeout: float = 600) -> 
     switch is honoured. A missing ``npm`` raises
     :class:`~localml_kit.errors.BuildDependencyError` saying to install Node.js.
 
-    Example:
-        >>> npm_pack("onnxruntime-web@1.30.0", "onnxruntime-web-1.30.0.tgz", "d222...")  # doctest: +SKIP
+    Usage (it runs npm against the registry)::
+
+        npm_pack("onnxruntime-web@1.30.0", "onnxruntime-web-1.30.0.tgz", "d222...")
     """
     downloads = config.downloads_dir()
     downloads.mkdir(parents=True, exist_ok=True)

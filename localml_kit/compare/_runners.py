@@ -232,7 +232,7 @@ def engine_runner(
     is missing. See :func:`localml_kit.engines.run`.
 
     Example:
-        >>> engine_runner("all-minilm-l6-v2", engine="tract").kind  # doctest: +SKIP
+        >>> engine_runner("all-minilm-l6-v2", engine="tract").kind
         'tract 0.23.9'
     """
     ref = models.resolve(model).require_onnx("comparing outputs")

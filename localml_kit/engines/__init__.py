@@ -18,10 +18,13 @@ An engine that cannot run here raises
 
 Example:
     >>> from localml_kit import engines
-    >>> engines.table()[["name", "kind", "available", "where"]]  # doctest: +SKIP
-    >>> out = engines.run("all-minilm-l6-v2", feeds, engine="tract")  # doctest: +SKIP
-    >>> out[0]["sentence_embedding"].shape  # doctest: +SKIP
-    (8, 384)
+    >>> from localml_kit import compare
+    >>> "tract" in set(engines.table()["name"])
+    True
+    >>> feeds = compare.sentence_inputs(["A cat sat on the mat.", "It rained all week."])
+    >>> out = engines.run("all-minilm-l6-v2", feeds, engine="tract")
+    >>> out[0]["sentence_embedding"].shape
+    (2, 384)
 """
 
 from __future__ import annotations
@@ -116,8 +119,8 @@ def require(engine: str) -> EngineStatus:
     it cannot run here.
 
     Example:
-        >>> require("tract").version  # doctest: +SKIP
-        '0.23.9'
+        >>> require("tract").version >= "0.23"
+        True
     """
     st = status(engine)
     if not st.available:
@@ -186,7 +189,7 @@ def job(
     """What the engine driver needs to run ``model`` (plain JSON): model, outputs, files, options.
 
     Example:
-        >>> job("m.onnx", "tract")["engine"]  # doctest: +SKIP
+        >>> job("all-minilm-l6-v2", "tract")["engine"]
         'tract'
     """
     ref = models.resolve(model).require_onnx(f"the {providers.short_name(_engine(engine))} engine")
@@ -242,8 +245,10 @@ def run(
     it fails on the inputs.
 
     Example:
-        >>> run("tiny.onnx@tract", {"x": np.ones((2, 4), np.float32)})[0]["y"].shape  # doctest: +SKIP
-        (2, 3)
+        >>> from localml_kit.inputs import inputs_for
+        >>> feeds = inputs_for("ppocr-v4-cls", batch=1).arrays
+        >>> [v.shape for v in run("ppocr-v4-cls@tract", feeds)[0].values()]
+        [(1, 2)]
     """
     ref = models.resolve(model)
     full = _engine(engine or ref.provider_name)
@@ -322,8 +327,8 @@ def _run_child(
 def setup(*, force: bool = False) -> dict[str, str]:
     """Prepare the engines that need a build step (onnxruntime-web from npm); what each one says.
 
-    Example:
-        >>> setup()  # doctest: +SKIP
-        {'onnxruntime-web': '/home/me/.cache/localml-kit/engines/onnxruntime-web-1.30.0'}
+    Usage (it may run npm)::
+
+        setup()  # {'onnxruntime-web': '~/.cache/localml-kit/engines/onnxruntime-web-1.30.0'}
     """
     return {providers.WEB: str(web.setup(force=force))}

@@ -7,8 +7,8 @@ graph's output names back.
 
 Example:
     >>> from localml_kit.engines import tract
-    >>> tract.version() or "not installed"  # doctest: +SKIP
-    '0.23.9'
+    >>> (tract.version() or "not installed") >= "0.23"
+    True
 """
 
 from __future__ import annotations
