@@ -8,9 +8,11 @@ spinning), and shares it across calls and threads.
 Example:
     >>> from localml_kit import apps
     >>> docs = apps.python_docs()  # the Python docs' help topics: a real offline corpus
-    >>> index = apps.SemanticIndex.build(docs["text"], sources=docs["topic"])  # doctest: +SKIP
-    >>> index.search("catch an exception", k=3)  # doctest: +SKIP
-    >>> apps.OcrPipeline().read(apps.render_text(["Total: 12.50"])).texts  # doctest: +SKIP
+    >>> docs = docs[docs["topic"].isin(["try", "exceptions", "dict", "typesmapping", "lambda"])]
+    >>> index = apps.SemanticIndex.build(docs["text"], sources=docs["topic"])  # the MiniLM sample
+    >>> index.search("catch an exception", k=3)["source"].tolist()
+    ['exceptions', 'try', 'try']
+    >>> apps.OcrPipeline().read(apps.render_text(["Total: 12.50"])).texts  # the ppocr-v4 samples
     ['Total: 12.50']
 """
 

@@ -1,10 +1,10 @@
 """A classic-ML classifier served like any other ONNX model: the scikit-learn digits samples.
 
 Example:
-    >>> clf = Classifier("digits-mlp")  # doctest: +SKIP
-    >>> x, y = clf.test_set()  # doctest: +SKIP
-    >>> clf.evaluate(x, y).accuracy  # doctest: +SKIP
-    0.9711
+    >>> clf = Classifier("digits-mlp")
+    >>> x, y = clf.test_set()
+    >>> x.shape, clf.evaluate(x, y).accuracy
+    ((450, 64), 0.9711)
 """
 
 from __future__ import annotations
@@ -49,7 +49,11 @@ class Classifier:
     input is 64 pixel values (an 8 x 8 image, 0-16) per row.
 
     Example:
-        >>> Classifier("digits-forest").predict(np.zeros((1, 64)))["label"].tolist()  # doctest: +SKIP
+        >>> clf = Classifier("digits-forest")
+        >>> x, y = clf.test_set()
+        >>> bool((clf.predict(x[:3])["label"] == y[:3]).all())
+        True
+        >>> clf.predict(np.zeros((8, 8)))["label"].tolist()  # one 8 x 8 image is one row
         [1]
     """
 

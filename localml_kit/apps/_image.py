@@ -45,8 +45,10 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """An image file as RGB pixels (``uint8``, height x width x 3).
 
     Example:
-        >>> load_image("page.png").shape  # doctest: +SKIP
-        (480, 640, 3)
+        >>> from PIL import Image
+        >>> Image.new("L", (64, 48), color=255).save("page.png")  # a grey-scale file
+        >>> load_image("page.png").shape
+        (48, 64, 3)
     """
     image_mod = _pil()
     file = Path(path).expanduser()
@@ -162,7 +164,7 @@ def font_path(font: str | os.PathLike[str] = "sans") -> Path:
     """A TrueType font file: one of :data:`FONTS` by name (matplotlib ships them), or a path.
 
     Example:
-        >>> font_path("mono").name  # doctest: +SKIP
+        >>> font_path("mono").name
         'DejaVuSansMono.ttf'
     """
     text = os.fspath(font)
@@ -199,9 +201,11 @@ def render_text(
     pixels; ``spacing`` is the gap between lines as a share of ``size``.
 
     Example:
-        >>> page = render_text(["Hello, world.", "Second line"], size=28)  # doctest: +SKIP
-        >>> page.dtype, page.ndim  # doctest: +SKIP
-        (dtype('uint8'), 3)
+        >>> page = render_text(["Hello, world.", "Second line"], size=28)
+        >>> page.dtype, page.ndim, page.shape[2]
+        (dtype('uint8'), 3, 3)
+        >>> bool(page.shape[0] > 2 * 28), bool(page.min() < 128 < page.max())  # two dark lines
+        (True, True)
     """
     image_mod = _pil()
     from PIL import ImageDraw, ImageFont

@@ -7,9 +7,10 @@ recognizer's height of 48 pixels, and its per-step probabilities are decoded
 to text (:mod:`._ctc`).
 
 Example:
-    >>> ocr = OcrPipeline()  # doctest: +SKIP
-    >>> result = ocr.read(render_text(["Hello, world."]))  # doctest: +SKIP
-    >>> result.texts, sorted(result.ms)  # doctest: +SKIP
+    >>> from localml_kit.apps import render_text
+    >>> ocr = OcrPipeline()  # the ppocr-v4 samples
+    >>> result = ocr.read(render_text(["Hello, world."]))
+    >>> result.texts, sorted(result.ms)
     (['Hello, world.'], ['detect', 'direction', 'recognize', 'total'])
 """
 
@@ -87,7 +88,12 @@ class OcrResult:
         """The image with every box drawn over it (and its text above it); returns the figure.
 
         Example:
-            >>> fig = result.plot(page)  # doctest: +SKIP
+            >>> from localml_kit.apps import render_text
+            >>> page = render_text(["Hello, world."])
+            >>> result = OcrPipeline().read(page)  # the ppocr-v4 samples
+            >>> fig = result.plot(page)
+            >>> len(fig.axes[0].patches), fig.axes[0].texts[0].get_text()
+            (1, 'Hello, world.')
         """
         import matplotlib.pyplot as plt
         from matplotlib.patches import Polygon
@@ -151,8 +157,17 @@ class OcrPipeline:
     one after another).
 
     Example:
-        >>> ocr = OcrPipeline()  # doctest: +SKIP
-        >>> ocr.read("receipt.png").text  # doctest: +SKIP
+        >>> from PIL import Image
+        >>> from localml_kit.apps import render_text
+        >>> Image.fromarray(render_text(["Coffee 3.20", "Total 12.50"])).save("receipt.png")
+        >>> ocr = OcrPipeline()  # the ppocr-v4 samples
+        >>> print(ocr.read("receipt.png").text)
+        Coffee 3.20
+        Total 12.50
+        >>> ocr.read("receipt.png").frame()[["line", "text", "angle"]]
+           line         text  angle
+        0     1  Coffee 3.20      0
+        1     2  Total 12.50      0
     """
 
     def __init__(
@@ -293,7 +308,8 @@ class OcrPipeline:
         """Find and read every text line of an image (an RGB array, a PIL image or a file path).
 
         Example:
-            >>> OcrPipeline().read(render_text("Total: 12.50 EUR")).texts  # doctest: +SKIP
+            >>> from localml_kit.apps import render_text
+            >>> OcrPipeline().read(render_text("Total: 12.50 EUR")).texts  # the ppocr-v4 samples
             ['Total: 12.50 EUR']
         """
         rgb = as_rgb(image)

@@ -28,9 +28,9 @@ def open_session(
     cannot load, :class:`~localml_kit.errors.ModelFormatError`.
 
     Example:
-        >>> session = open_session("digits-mlp", threads=1)  # doctest: +SKIP
-        >>> [i.name for i in session.get_inputs()]  # doctest: +SKIP
-        ['X']
+        >>> session = open_session("digits-mlp", threads=1)
+        >>> [i.name for i in session.get_inputs()], session.get_providers()
+        (['X'], ['CPUExecutionProvider'])
     """
     import onnxruntime as ort
 

@@ -19,12 +19,24 @@ The app itself is one file (``_app.py``, shipped as ``app.py``) that needs only
 numpy, onnxruntime and tokenizers, plus starlette and uvicorn (the ``serve``
 extra) to serve over HTTP.
 
-Example:
-    >>> from localml_kit import optimize, serve
-    >>> v = optimize.quantize_int8("all-minilm-l6-v2")  # doctest: +SKIP
-    >>> with serve.start(v) as service:  # doctest: +SKIP
-    ...     service.search("a kitten", k=1)
-    ...     serve.load_test(service.url, clients=4, requests=200).p99_ms
+Example (the MiniLM sample, served on a free port for the length of the block):
+    >>> from localml_kit import serve
+    >>> with serve.start("all-minilm-l6-v2") as service:  # about a second
+    ...     hit = service.search("a kitten", k=1)[0]
+    ...     load = serve.load_test(service.url, clients=2, requests=20)
+    >>> hit.text
+    'The kitten chased a ball of yarn under the sofa.'
+    >>> load.ok, load.failed, bool(load.p99_ms >= load.p50_ms > 0)
+    (20, 0, True)
+    >>> service.alive, service.exit_code
+    (False, -15)
+
+An optimized variant is served the same way, and a real load test sends more
+requests (p50 / p99 over a few hundred, a few seconds)::
+
+    v = optimize.quantize_int8("all-minilm-l6-v2")
+    with serve.start(v) as service:
+        serve.load_test(service.url, clients=4, requests=200).p99_ms
 """
 
 from __future__ import annotations
@@ -81,9 +93,9 @@ def embedder(
     """An in-process :class:`Embedder` for a model reference (its tokenizer found as for :func:`start`).
 
     Example:
-        >>> emb = embedder("all-minilm-l6-v2")  # doctest: +SKIP
-        >>> emb.embed(["Hello there."]).shape  # doctest: +SKIP
-        (1, 384)
+        >>> emb = embedder("all-minilm-l6-v2")
+        >>> emb.embed(["Hello there."]).shape, emb.label, emb.tokenizer_path.name
+        ((1, 384), 'all-minilm-l6-v2', 'tokenizer.json')
     """
     resolved = app_model(model, tokenizer)
     return Embedder(

@@ -17,9 +17,11 @@ and ``GET /health``. A bad request gets a 400 (413 when too large) with
 traceback. It listens on 127.0.0.1 only and makes no network connection of its
 own: texts and vectors stay on the machine.
 
-Example:
-    >>> emb = Embedder("model.onnx", "tokenizer.json")  # doctest: +SKIP
-    >>> emb.embed(["Hello there."]).shape  # doctest: +SKIP
+Example (the MiniLM sample's files; a ship folder has them side by side):
+    >>> from localml_kit import samples
+    >>> model = samples.path("all-minilm-l6-v2")
+    >>> emb = Embedder(model, samples.path("all-minilm-l6-v2", "tokenizer"))
+    >>> emb.embed(["Hello there."]).shape
     (1, 384)
 """
 
@@ -124,10 +126,15 @@ class Embedder:
     service calls :meth:`embed` from several threads at once.
 
     Example:
-        >>> emb = Embedder("model.onnx", "tokenizer.json", threads=1)  # doctest: +SKIP
-        >>> vectors = emb.embed(["a cat", "a dog"])  # doctest: +SKIP
-        >>> float(vectors[0] @ vectors[1])  # doctest: +SKIP
-        0.66
+        >>> from localml_kit import samples
+        >>> tokenizer = samples.path("all-minilm-l6-v2", "tokenizer")
+        >>> emb = Embedder(samples.path("all-minilm-l6-v2"), tokenizer, threads=1)
+        >>> vectors = emb.embed(["a cat", "a dog", "a tax return"])
+        >>> vectors.shape, vectors.dtype, emb.dim
+        ((3, 384), dtype('float32'), 384)
+        >>> cat_dog, cat_tax = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
+        >>> bool(cat_dog > cat_tax), round(float(np.linalg.norm(vectors[0])), 4)
+        (True, 1.0)
     """
 
     def __init__(
@@ -203,8 +210,11 @@ class Embedder:
         """One unit-length float32 row per text, in ``batch_size`` pieces.
 
         Example:
-            >>> Embedder("model.onnx", "tokenizer.json").embed(["hi"]).shape  # doctest: +SKIP
-            (1, 384)
+            >>> from localml_kit import samples
+            >>> tokenizer = samples.path("all-minilm-l6-v2", "tokenizer")
+            >>> emb = Embedder(samples.path("all-minilm-l6-v2"), tokenizer, batch_size=2)
+            >>> emb.embed(["hi", "hello", "good morning"]).shape  # two batches
+            (3, 384)
         """
         texts = _check_texts(texts)
         parts = []
@@ -223,9 +233,12 @@ class SearchIndex:
     """Sentences embedded once; :meth:`search` ranks them by cosine to a query.
 
     Example:
-        >>> index = SearchIndex(emb, ["A cat sleeps.", "Stocks fell."])  # doctest: +SKIP
-        >>> index.search("kitten", k=1)[0].text  # doctest: +SKIP
-        'A cat sleeps.'
+        >>> from localml_kit import serve
+        >>> emb = serve.embedder("all-minilm-l6-v2")
+        >>> index = SearchIndex(emb, ["A cat sleeps.", "Stocks fell."])
+        >>> hit = index.search("kitten", k=1)[0]
+        >>> hit.rank, hit.index, hit.text
+        (1, 0, 'A cat sleeps.')
     """
 
     def __init__(self, embedder: Embedder, texts: Sequence[str]) -> None:
@@ -268,8 +281,11 @@ def create_app(
     413 for one over the limits' size, 404/405 for a wrong path or method, 500
     (the traceback goes to the log, not the client) for anything unexpected.
 
-    Example:
-        >>> app = create_app(Embedder("model.onnx", "tokenizer.json"))  # doctest: +SKIP
+    Example (serve it with uvicorn, as ``app.py serve`` and ``serve.start`` do):
+        >>> from localml_kit import serve
+        >>> app = create_app(serve.embedder("all-minilm-l6-v2"))
+        >>> [(route.path, sorted(route.methods)) for route in app.routes]
+        [('/', ['GET', 'HEAD']), ('/health', ['GET', 'HEAD']), ('/embed', ['POST']), ('/search', ['POST'])]
     """
     import traceback
 
@@ -433,9 +449,17 @@ def _serve(args: argparse.Namespace, embedder: Embedder, index: SearchIndex | No
 def main(argv: Sequence[str] | None = None) -> int:
     """The app's command line (``embed``, ``search``, ``serve``); returns the exit status.
 
-    Example:
-        >>> main(["search", "a kitten", "-k", "1"])  # doctest: +SKIP
-        1  0.613  A cat sleeps on the sofa.
+    Example (run here, in this process; ``python app.py ...`` is the same):
+        >>> from pathlib import Path
+        >>> from localml_kit import samples
+        >>> _ = Path("corpus.txt").write_text("A cat sleeps on the sofa.\\nStocks fell today.\\n")
+        >>> files = ["--model", str(samples.path("all-minilm-l6-v2")),
+        ...          "--tokenizer", str(samples.path("all-minilm-l6-v2", "tokenizer"))]
+        >>> main([*files, "--corpus", "corpus.txt", "search", "a kitten", "-k", "1"])
+        1  0.508  A cat sleeps on the sofa.
+        0
+        >>> main([*files, "--corpus", "missing.txt", "search", "a kitten"])
+        2
     """
     args = _parser().parse_args(argv)
     try:

@@ -57,9 +57,20 @@ class ShipManifest:
     ``batch``, ``tokens``); empty when it was not measured. It is also written as
     ``manifest.json`` in the folder; :meth:`read` loads it back.
 
-    Example:
-        >>> ship = bundle(optimize.quantize_int8("all-minilm-l6-v2"))  # doctest: +SKIP
-        >>> ship.frame()[["name", "role", "size_mb"]]  # doctest: +SKIP
+    Example (a quick bundle: no ORT format, no memory budget):
+        >>> ship = bundle("all-minilm-l6-v2", "ship-minilm", ort_format=False, memory=False)
+        >>> ship.frame()[["name", "role"]]
+                       name                           role
+        0        model.onnx                   model (ONNX)
+        1    tokenizer.json                      tokenizer
+        2       corpus.txt  search corpus (209 sentences)
+        3            app.py   the app: CLI and web service
+        4  requirements.txt      pip requirements (pinned)
+        5         README.md                  how to run it
+        >>> again = ShipManifest.read("ship-minilm")
+        >>> again.files == ship.files, again.license, again.memory
+        (True, 'Apache-2.0', {})
+        >>> again.verify()  # every file still matches its sha256
     """
 
     folder: Path
@@ -179,7 +190,7 @@ def requirements() -> list[str]:
     here), numpy, tokenizers, starlette and uvicorn; never the kit itself.
 
     Example:
-        >>> [r.split("==")[0] for r in requirements()]  # doctest: +SKIP
+        >>> [r.split("==")[0] for r in requirements()]
         ['onnxruntime', 'numpy', 'tokenizers', 'starlette', 'uvicorn']
     """
     from importlib import metadata
@@ -373,10 +384,18 @@ def bundle(
     session, and the run peak for ``max_texts`` texts of 128 tokens, the largest
     request the service accepts.
 
-    Example:
-        >>> ship = bundle(optimize.quantize_int8("all-minilm-l6-v2"), "ship-minilm")  # doctest: +SKIP
-        >>> ship.memory["budget_mb"], ship.license  # doctest: +SKIP
-        (311.0, 'Apache-2.0')
+    Example (without the ORT converter and the profiler, which take a minute):
+        >>> ship = bundle("all-minilm-l6-v2", "ship", ort_format=False, memory=False)
+        >>> ship.folder.name, ship.model, ship.license, bool(ship.total_bytes > 50e6)
+        ('ship', 'all-minilm-l6-v2', 'Apache-2.0', True)
+        >>> sorted(p.name for p in ship.folder.iterdir())
+        ['README.md', 'app.py', 'corpus.txt', 'manifest.json', 'model.onnx', 'requirements.txt', 'tokenizer.json']
+
+    The whole bundle, as notebook 09 makes it (ORT format and operator list, memory
+    budget)::
+
+        ship = bundle(optimize.quantize_int8("all-minilm-l6-v2"), "ship-minilm")
+        ship.memory["budget_mb"], ship.license      # (311.0, 'Apache-2.0')
     """
     import onnxruntime as ort
 

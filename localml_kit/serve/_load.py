@@ -118,10 +118,18 @@ def load_test(
     ``compare.corpus()``, or one-text ``/embed`` requests); ``warmup`` requests
     go first and are not counted.
 
-    Example:
-        >>> result = load_test(service.url, clients=4, requests=200)  # doctest: +SKIP
-        >>> result.p50_ms, result.p99_ms, result.throughput_rps  # doctest: +SKIP
-        (11.8, 31.0, 301.2)
+    Example (a short one; a real measurement sends a few hundred requests):
+        >>> from localml_kit import serve
+        >>> with serve.start("all-minilm-l6-v2", corpus=["A cat sleeps.", "Stocks fell."]) as s:
+        ...     result = load_test(s.url, clients=2, requests=20, path="/embed")
+        >>> result.ok, result.failed, result.cut_short, len(result.latencies_ms)
+        (20, 0, False, 20)
+        >>> bool(result.p50_ms <= result.p99_ms <= result.max_ms), result.throughput_rps > 0
+        (True, True)
+        >>> load_test("http://example.com:80")
+        Traceback (most recent call last):
+        ...
+        localml_kit.errors.ConfigError: 'http://example.com:80': the kit sends requests only to ...
     """
     host, port = loopback(url)
     problems = []

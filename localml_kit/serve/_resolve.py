@@ -61,8 +61,9 @@ def app_model(
     sample's own. None found raises :class:`~localml_kit.errors.ModelNotFoundError`.
 
     Example:
-        >>> app_model("all-minilm-l6-v2").tokenizer.name  # doctest: +SKIP
-        'tokenizer.json'
+        >>> m = app_model("all-minilm-l6-v2")
+        >>> m.path.name, m.tokenizer.name, m.sample, m.method
+        ('model.onnx', 'tokenizer.json', 'all-minilm-l6-v2', None)
     """
     ref = models.as_ref(model)
     if ref is None:

@@ -84,8 +84,17 @@ def request(
     :class:`~localml_kit.errors.ServiceError`; an error status is returned, not raised.
 
     Example:
-        >>> request(service.url, "/search", {"query": "a kitten", "k": 1}).body["hits"]  # doctest: +SKIP
-        [{'rank': 1, 'index': 3, 'score': 0.61, 'text': 'A cat sleeps on the sofa.'}]
+        >>> corpus = ["Stocks fell today.", "A cat sleeps on the sofa."]
+        >>> with start("all-minilm-l6-v2", corpus=corpus) as service:
+        ...     found = request(service.url, "/search", {"query": "a kitten", "k": 1})
+        ...     empty = request(service.url, "/embed", {"texts": []})
+        ...     broken = request(service.url, "/embed", b"{not json")
+        >>> found.status, [(h["rank"], h["index"], h["text"]) for h in found.body["hits"]]
+        (200, [(1, 1, 'A cat sleeps on the sofa.')])
+        >>> empty.status, empty.error
+        (400, 'texts is empty: give at least one text.')
+        >>> broken.status, broken.error
+        (400, 'the body is not JSON: send a JSON object.')
     """
     host, port = loopback(url)
     data = payload if isinstance(payload, bytes) else None
@@ -134,9 +143,16 @@ class Service:
     block; it also dies with this process (even a SIGKILLed kernel).
 
     Example:
-        >>> with serve.start("all-minilm-l6-v2") as service:  # doctest: +SKIP
+        >>> from localml_kit import serve
+        >>> with serve.start("all-minilm-l6-v2", corpus=["A cat sleeps on the sofa."]) as service:
         ...     service.search("a kitten", k=1)[0].text
+        ...     service.embed(["one", "two"]).shape
+        ...     service.health()["corpus"], service.alive, service.memory_mb()["rss_mb"] > 0
         'A cat sleeps on the sofa.'
+        (2, 384)
+        (1, True, True)
+        >>> service.alive, service.exit_code  # stopped at the end of the block
+        (False, -15)
     """
 
     url: str
@@ -327,11 +343,19 @@ def start(
     :class:`~localml_kit.errors.ChildTimeoutError`.
 
     Example:
-        >>> service = start(optimize.quantize_int8("all-minilm-l6-v2"))  # doctest: +SKIP
-        >>> service.url, service.cold_start_s  # doctest: +SKIP
-        ('http://127.0.0.1:40163', 1.21)
-        >>> service.stop()  # doctest: +SKIP
+        >>> service = start("all-minilm-l6-v2", corpus=["A cat sleeps.", "Stocks fell."])
+        >>> service.url
+        'http://127.0.0.1:...'
+        >>> service.model, service.corpus, bool(service.cold_start_s >= service.ready_s > 0)
+        ('all-minilm-l6-v2', 2, True)
+        >>> service.stop()
         -15
+
+    An optimized variant, or a ship folder, starts the same way::
+
+        v = optimize.quantize_int8("all-minilm-l6-v2")
+        service = start(v)
+        service = start(serve.bundle(v, "ship-minilm"))  # runs the folder's own app.py
     """
     _check(port, threads, max_texts, timeout_s)
     work = Path(tempfile.mkdtemp(prefix="localml-serve-"))
@@ -446,8 +470,10 @@ def run_app(
     :class:`~localml_kit.errors.ChildProcessFailedError` with the app's error line.
 
     Example:
-        >>> run_app("all-minilm-l6-v2", ["search", "a kitten", "-k", "1"]).stdout  # doctest: +SKIP
-        '1  0.613  A cat sleeps on the sofa.\\n'
+        >>> corpus = ["A cat sleeps on the sofa.", "Stocks fell today."]
+        >>> run = run_app("all-minilm-l6-v2", ["search", "a kitten", "-k", "1"], corpus=corpus)
+        >>> run.lines(), run.seconds > 0
+        (['1  0.508  A cat sleeps on the sofa.'], True)
     """
     args = tuple(str(a) for a in args)
     if not args or args[0] not in ("embed", "search"):

@@ -22,9 +22,14 @@ class SearchBox(Fallback, widgets.VBox):
 
     Example:
         >>> from localml_kit.widgets import SearchBox
-        >>> box = SearchBox(index, k=5)  # doctest: +SKIP
-        >>> box.search("remove a key from a dictionary")["source"].iloc[0]  # doctest: +SKIP
+        >>> docs = apps.python_docs()
+        >>> docs = docs[docs["topic"].isin(["dict", "typesmapping", "lambda"])]
+        >>> index = apps.SemanticIndex.build(docs["text"], sources=docs["topic"])  # the MiniLM sample
+        >>> box = SearchBox(index, k=5)
+        >>> box.search("remove a key from a dictionary")["source"].iloc[0]
         'typesmapping'
+        >>> len(box.result), box.ms > 0, "results for" in box.status.value
+        (5, True, True)
     """
 
     _fallback_panes = ("status", "results")
