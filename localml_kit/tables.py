@@ -63,9 +63,7 @@ def _rule(column: str) -> Callable[[Any], str]:
 
 def formats(frame: pd.DataFrame) -> dict[str, Callable[[Any], str]]:
     """The formatter for each float column of ``frame``, chosen by its name."""
-    return {
-        str(c): _rule(str(c)) for c in frame.columns if pd.api.types.is_float_dtype(frame[c])
-    }
+    return {str(c): _rule(str(c)) for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}
 
 
 def styled(frame: pd.DataFrame, *, index: bool = False) -> Any:
