@@ -378,7 +378,14 @@ class ZooBrowser(Fallback, widgets.VBox):
         if shown.empty:
             return "<p class='localml-zoo-empty'>No models match.</p>"
         gpu = bool(self._frame["gpu_fit"].notna().any())
-        table = [spec for spec in _TABLE if gpu or spec[1] != "gpu_fit"]
+        # A column no shown model has a value for (the samples have no downloads or likes)
+        # is left out rather than drawn as a column of dashes.
+        table = [
+            spec
+            for spec in _TABLE
+            if (gpu or spec[1] != "gpu_fit")
+            and (spec[0] == "model" or shown[spec[1]].notna().any())
+        ]
         head = "".join(f"<th>{html.escape(h)}</th>" for h, _, _ in table) + "<th>local</th>"
         columns = [[_cell(v, fmt) for v in shown[col].tolist()] for _, col, fmt in table]
         columns.append(["✓" if local else "" for local in shown["local"].tolist()])
@@ -387,7 +394,9 @@ class ZooBrowser(Fallback, widgets.VBox):
             for row in zip(*columns, strict=True)
         ]
         return (
-            "<table class='localml-zoo-table' style='font-size:12px'>"
+            "<style>.localml-zoo-table th, .localml-zoo-table td {padding: 2px 10px; "
+            "text-align: left; white-space: nowrap}</style>"
+            "<table class='localml-zoo-table' style='font-size:12px; border-collapse: collapse'>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         )
 
