@@ -170,6 +170,7 @@ class ProfilerPanel(Fallback, widgets.VBox):
             ],
             layout=widgets.Layout(width="100%"),
         )
+        self.add_class("localml-profiler-panel")
 
     def plan(self) -> Plan:
         """The plan the form describes now."""
