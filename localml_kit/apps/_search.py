@@ -184,6 +184,11 @@ class SemanticIndex:
         items = [str(t) for t in texts]
         if not items:
             raise errors.InputError("give at least one text to embed.")
+        if self.session is None:
+            raise errors.ConfigError(
+                f"this index over {self.model.label} was closed (close() released its session); "
+                "build it again, or load it with SemanticIndex.from_npz(...), to search."
+            )
         lengths = [sum(e.attention_mask) for e in self.tokenizer.encode_batch(items)]
         order = np.argsort(lengths, kind="stable")
         chunks = []

@@ -130,10 +130,12 @@ class Comparison:
                 fh.write(text)
         return text
 
-    def plot(self, *, bins: int = 60) -> Any:
+    def plot(self, *, bins: int = 60, pyplot: bool = True) -> Any:
         """A histogram of absolute errors per candidate (one panel per output, log scale).
 
-        Returns the matplotlib Figure.
+        Returns the matplotlib Figure. ``pyplot=False`` makes it outside pyplot's
+        figure list, so a notebook's inline backend never shows it by itself (a
+        widget displays it exactly once, where it wants).
 
         Example:
             >>> import matplotlib.pyplot as plt
@@ -145,13 +147,19 @@ class Comparison:
         """
         try:
             import matplotlib.pyplot as plt
+            from matplotlib.figure import Figure
         except ImportError as exc:
             raise errors.OptionalDependencyError(
                 "plots need matplotlib: pip install 'localml-kit[notebooks]'"
             ) from exc
         outputs = list(dict.fromkeys(self.table["output"])) if len(self.table) else []
         n = max(1, len(outputs))
-        fig, axes = plt.subplots(1, n, figsize=(min(5.5 * n, 16), 3.6), squeeze=False)
+        size = (min(5.5 * n, 16), 3.6)
+        if pyplot:
+            fig, axes = plt.subplots(1, n, figsize=size, squeeze=False)
+        else:
+            fig = Figure(figsize=size)
+            axes = fig.subplots(1, n, squeeze=False)
         for ax, out in zip(axes[0], outputs, strict=False):
             values = {c: e[out] for c, e in self.abs_errors.items() if out in e and e[out].size}
             positive = [v[v > 0] for v in values.values()]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import html
+import io
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
+from IPython.display import Image, display
 
 from localml_kit import compare, errors, models
 from localml_kit.widgets._util import Fallback, dims_text, show_error
@@ -167,10 +167,13 @@ class OutputComparator(Fallback, widgets.VBox):
         self.table.value = table + (f"<ul>{''.join(reasons)}</ul>" if reasons else "")
         self.plot_pane.clear_output()
         if any(np.size(v) for e in result.abs_errors.values() for v in e.values()):
+            # A figure outside pyplot, shown once as a PNG: the inline backend never shows it
+            # again on its own (a Compare click runs while the kernel handles widget messages).
+            self.figure = result.plot(pyplot=False)
+            buf = io.BytesIO()
+            self.figure.savefig(buf, format="png", bbox_inches="tight")
             with self.plot_pane:
-                self.figure = result.plot()
-                display(self.figure)
-                plt.close(self.figure)
+                display(Image(data=buf.getvalue(), format="png"))
         return result
 
     def _fallback_text(self) -> str:
