@@ -71,7 +71,8 @@ def styled(frame: pd.DataFrame, *, index: bool = False) -> Any:
 
     ``index=False`` hides the row index (a plain table).
     """
-    styler = frame.style.format(formats(frame), na_rep="-")
+    chosen: dict[Any, Any] = dict(formats(frame))
+    styler = frame.style.format(chosen, na_rep="-")
     if not index:
         styler = styler.hide(axis="index")
     return styler
