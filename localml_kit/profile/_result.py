@@ -372,7 +372,8 @@ class ProfileResult:
             if spread > 30:
                 ax.set_xscale("log")
             ax.invert_yaxis()
-            ax.legend(loc="lower right")
+            # Beside the axes, never over a whisker.
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
         ax.set_xlabel("latency per run (ms)")
         ax.set_title("Latency distribution")
         return ax

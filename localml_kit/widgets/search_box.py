@@ -87,7 +87,9 @@ class SearchBox(Fallback, widgets.VBox):
         columns = ["rank", "score", "source", "text"]
         if not frame["source"].astype(bool).any():
             columns.remove("source")
-        self.results.value = frame[columns].to_html(index=False, escape=True, border=0)
+        self.results.value = "<style>.localml-search-box th {text-align: left}</style>" + frame[
+            columns
+        ].to_html(index=False, escape=True, border=0)
         return frame
 
     def _fallback_text(self) -> str:
