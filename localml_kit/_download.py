@@ -129,15 +129,20 @@ def pip_wheel(requirement: str, filename: str, sha256: str) -> Path:
                 f"could not download {requirement} from the package index: {detail} "
                 "Check the network, or point LOCALML_PIP_INDEX_URL at an index that has it."
             )
-        path = Path(tmp) / filename
-        if not path.is_file():
-            found = ", ".join(p.name for p in Path(tmp).iterdir()) or "nothing"
-            raise errors.DownloadError(f"pip download {requirement} gave {found}, not {filename}.")
-        actual = sha256_file(path)
-        if actual != sha256:
-            raise errors.ChecksumError(f"{filename} (from {requirement})", sha256, actual)
-        os.replace(path, cached)
+        _keep_verified(Path(tmp), filename, sha256, f"pip download {requirement}", cached)
     return cached
+
+
+def _keep_verified(folder: Path, filename: str, sha256: str, what: str, cached: Path) -> None:
+    """Move ``folder/filename`` to ``cached`` once its sha256 is the pinned one."""
+    path = folder / filename
+    if not path.is_file():
+        found = ", ".join(p.name for p in folder.iterdir()) or "nothing"
+        raise errors.DownloadError(f"{what} gave {found}, not {filename}.")
+    actual = sha256_file(path)
+    if actual != sha256:
+        raise errors.ChecksumError(f"{filename} (from {what})", sha256, actual)
+    os.replace(path, cached)
 
 
 def hub_endpoint() -> str:
@@ -314,12 +319,5 @@ def npm_pack(spec: str, filename: str, sha256: str, *, timeout: float = 600) -> 
                 f"could not fetch {spec} from the npm registry: {detail} Check the network, "
                 "or npm's registry setting (`npm config get registry`)."
             )
-        path = Path(tmp) / filename
-        if not path.is_file():
-            found = ", ".join(p.name for p in Path(tmp).iterdir()) or "nothing"
-            raise errors.DownloadError(f"npm pack {spec} gave {found}, not {filename}.")
-        actual = sha256_file(path)
-        if actual != sha256:
-            raise errors.ChecksumError(f"{filename} (from npm {spec})", sha256, actual)
-        os.replace(path, cached)
+        _keep_verified(Path(tmp), filename, sha256, f"npm pack {spec}", cached)
     return cached

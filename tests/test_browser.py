@@ -215,21 +215,10 @@ def kernel_message(payload: str | bytes, kinds: set[str]) -> tuple[dict[str, Any
 
 
 def find_chromium() -> tuple[str | None, str]:
-    """The Chromium executable to use, or None and why there is none."""
-    wanted = os.environ.get("LOCALML_CHROMIUM", "")
-    if wanted:
-        found = shutil.which(wanted)
-        if found:
-            return found, ""
-        return None, f"LOCALML_CHROMIUM={wanted!r} is not an executable"
-    for candidate in CHROMIUM_CANDIDATES:
-        found = shutil.which(candidate)
-        if found:
-            return found, ""
-    return None, (
-        f"no Chromium found (tried {', '.join(CHROMIUM_CANDIDATES)}); run `make browser` "
-        "or set LOCALML_CHROMIUM=/path/to/chromium"
-    )
+    """The Chromium executable to use, or None and why there is none (the kit's own lookup)."""
+    from localml_kit import config
+
+    return config.chromium()
 
 
 @pytest.fixture

@@ -82,15 +82,28 @@ def seconds(text: str) -> float:
     return value
 
 
-def non_negative_float(text: str) -> float:
-    """A finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"give a number of at least 0, not {text}")
-    return value
+def bounded_float(
+    what: str, low: float, high: float, *, low_open: bool = False
+) -> Callable[[str], float]:
+    """A float parser for ``what`` in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+        above = value > low if low_open else value >= low
+        if not (above and value <= high):
+            opening = "(" if low_open else "["
+            raise argparse.ArgumentTypeError(
+                f"{what} must be in {opening}{low:g}, {high:g}], not {text}"
+            )
+        return value
+
+    return parse
+
+
+non_negative_float = bounded_float("the value", 0.0, 1e12)
 
 
 def int_list(item: Callable[[str], int]) -> Callable[[str], list[int]]:

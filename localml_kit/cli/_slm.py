@@ -7,6 +7,7 @@ import json
 import sys
 
 from localml_kit.cli._common import (
+    bounded_float,
     check_writable,
     count_int,
     positive_int,
@@ -18,24 +19,8 @@ from localml_kit.cli._common import (
 NAME = "slm"
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"top-p is a probability in (0, 1], not {text}")
-    return value
-
-
-def _temperature(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
-    if not 0 < value <= 100:
-        raise argparse.ArgumentTypeError(f"the temperature must be above 0 (and sane), not {text}")
-    return value
+_probability = bounded_float("top-p", 0.0, 1.0, low_open=True)
+_temperature = bounded_float("the temperature", 0.0, 100.0, low_open=True)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
