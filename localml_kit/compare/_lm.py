@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from localml_kit import _genai, errors, models
+from localml_kit import _genai, _proc, errors, models
 from localml_kit.compare._metrics import Tolerance, default_tolerance, token_agreement
 
 
@@ -110,7 +109,9 @@ def _hf_logits(folder: Path, tokens: list[list[int]], threads: int) -> list[np.n
             str(threads),
         ]
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        proc = _proc.run(
+            cmd, what=f"transformers on {folder.name}", timeout=900, env=env, check=False
+        )
         if proc.returncode != 0:
             text = proc.stderr.strip()
             if "No module named 'torch'" in text or "No module named 'transformers'" in text:
