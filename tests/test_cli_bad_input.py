@@ -28,3 +28,17 @@ def test_bad_input_is_one_error_line(
     assert "Traceback" not in err and needle in lines[0], err
     if argv[0] == "optimize":  # nothing written: no variant in the kit's folder or next to -o
         assert not optimize.variants_dir().exists() or not any(optimize.variants_dir().iterdir())
+
+
+def test_a_finished_result_is_kept_when_its_file_cannot_be_written(tmp_path: Path) -> None:
+    from localml_kit import errors
+    from localml_kit.cli._common import write_text
+
+    good = write_text(tmp_path / "out.json", '{"ok": 1}', "--json")
+    assert good.read_text() == '{"ok": 1}' and not list(tmp_path.glob(".out.json.*"))
+    gone = tmp_path / "removed-during-the-run" / "out.json"  # its folder vanished mid-run
+    with pytest.raises(errors.ConfigError, match="the result is kept in") as info:
+        write_text(gone, '{"rows": [1, 2, 3]}', "--json")
+    kept = Path(str(info.value).rsplit("kept in ", 1)[1].rstrip("."))
+    assert kept.read_text() == '{"rows": [1, 2, 3]}'
+    kept.unlink()
