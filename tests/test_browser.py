@@ -682,6 +682,17 @@ def check_notebook_02(page: Page, stem: str) -> None:
     viewer.scroll_into_view_if_needed()
     shoot(page, stem, "zoo-browser")
 
+    # A click on a table row selects that model: its card opens and the row is highlighted.
+    # (A row the search below leaves out, so that its card gives way to the first result.)
+    first = [row["model"] for row in table_rows(table)]
+    pick = next((i for i, m in enumerate(first) if i and "minilm" not in m), None)
+    assert pick is not None, f"no second row to click: {first}"
+    table.locator("tbody tr").nth(pick).click()
+    expect(browser.locator(".localml-zoo-card")).to_contain_text(first[pick])
+    expect(table.locator("tbody tr.localml-row-selected")).to_have_count(1)
+    expect(table.locator("tbody tr.localml-row-selected")).to_contain_text(first[pick])
+    shoot(page, stem, "zoo-row-click")
+
     # A new query and Search: the table holds the new results only, the card the first of them.
     browser.scroll_into_view_if_needed()
     browser.get_by_placeholder("search models").fill("minilm")

@@ -464,3 +464,16 @@ def test_search_the_samples_offline(real_home: Path, monkeypatch: pytest.MonkeyP
     assert everything.search_result.offline
     assert "offline" in everything.notes.value.lower()
     assert "samples" in set(everything.results["source"])
+
+
+def test_a_clicked_table_row_selects_its_model_and_the_list_moves_the_highlight() -> None:
+    browser = browser_of()
+    assert browser.table.selected == 0  # the first row is picked at the start
+    browser.table.selected = 2  # what a click on the third row sends
+    assert browser.result is not None and browser.result.id == table_ids(browser)[2]
+    assert browser.picker.value == browser.results.index[2]
+    assert browser.result.id in browser.detail.value
+    browser.picker.value = browser.results.index[1]  # picking in the list moves the highlight
+    assert browser.table.selected == 1
+    browser.query.value = "no such model anywhere"
+    assert browser.result is None and browser.table.selected == -1

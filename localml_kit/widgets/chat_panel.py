@@ -52,7 +52,10 @@ class ChatPanel(Fallback, widgets.VBox):
         self.reply = widgets.Textarea(disabled=True, layout=widgets.Layout(display="none"))
         self.live = widgets.HTML()
         self.prompt = widgets.Textarea(
-            placeholder="Ask something ...", layout=widgets.Layout(width="100%", height="60px")
+            placeholder="Ask something ...",
+            # Stretched by the column rather than 100% wide: 100% plus the widget's margin
+            # ran a few pixels past the panel's border.
+            layout=widgets.Layout(width="auto", align_self="stretch", height="60px"),
         )
         self.send_button = widgets.Button(
             description="Send", button_style="primary", icon="paper-plane"

@@ -15,6 +15,7 @@ import pandas as pd
 
 from localml_kit import errors, hardware
 from localml_kit.models import MODEL_SUFFIXES
+from localml_kit.widgets._row_table import RowTable
 from localml_kit.widgets._util import Fallback, show_error
 from localml_kit.zoo._card import ModelCard, _human
 from localml_kit.zoo._table import cards_frame, filter_cards
@@ -198,7 +199,7 @@ class ZooBrowser(Fallback, widgets.VBox):
         self.ascending = widgets.ToggleButton(description="ascending", icon="sort-amount-asc")
         self.notes = widgets.HTML()
         self.status = widgets.HTML()
-        self.table = widgets.HTML()
+        self.table = RowTable()  # a click on a row selects that model
         self.picker = widgets.Select(options=[], rows=8, layout=widgets.Layout(width="100%"))
         self.detail = widgets.HTML("<p>Pick a model to read its card.</p>")
         self.file = widgets.Dropdown(
@@ -233,6 +234,7 @@ class ZooBrowser(Fallback, widgets.VBox):
             control.observe(lambda _: self.refresh(), names="value")
         self.context.observe(lambda _: self._rebuild(), names="value")
         self.picker.observe(lambda change: self._pick(change["new"]), names="value")
+        self.table.observe(lambda change: self._click_row(change["new"]), names="selected")
         self.fetch_button.on_click(lambda _: self.fetch())
         self.graph_button.on_click(lambda _: self.open_graph())
         self.profile_button.on_click(lambda _: self.open_profiler())
@@ -402,9 +404,20 @@ class ZooBrowser(Fallback, widgets.VBox):
 
     # -- one card ----------------------------------------------------------------------------
 
+    def _click_row(self, index: int) -> None:
+        shown = self.results.index[: self._rows]
+        if not self._quiet and 0 <= index < len(shown) and self.picker.value != shown[index]:
+            self.picker.value = shown[index]
+
     def _pick(self, label: Any) -> None:
         if self._quiet:
             return
+        shown = list(self.results.index[: self._rows])
+        self._quiet = True
+        try:
+            self.table.selected = shown.index(label) if label in shown else -1
+        finally:
+            self._quiet = False
         known = label is not None and label in self.results.index
         card = cast("ModelCard | None", self.results.at[label, "card"] if known else None)
         self.result = card
