@@ -10,7 +10,6 @@ from typing import Any
 
 import ipywidgets as widgets
 import pytest
-from IPython.core.formatters import DisplayFormatter
 
 from localml_kit import errors
 from localml_kit.widgets import ChatPanel, GraphViewer, OutputComparator, ProfilerPanel, ZooBrowser
@@ -24,7 +23,7 @@ IMG = "<img src=x onerror=alert(1)>"
 
 def bundle(widget: widgets.Widget) -> dict[str, Any]:
     """What IPython sends to the frontend when the widget is the cell's value."""
-    data, _ = DisplayFormatter().format(widget)
+    data = widget._repr_mimebundle_()
     assert data[WIDGET_VIEW]["model_id"] == widget.model_id
     return data
 
