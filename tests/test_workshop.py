@@ -189,6 +189,68 @@ def test_index_escapes_titles_goals_and_errors() -> None:
     assert "&lt;b&gt;T&lt;/b&gt;" in page and "goal &lt;i&gt;" in page and "(cell 3)" in page
 
 
+@pytest.fixture
+def assets(hermetic_env: Path) -> Path:
+    """The widget assets `make samples` prepared, copied into this test's own kit home."""
+    from tests.conftest import REAL_HOME
+
+    source = REAL_HOME / "workshop"
+    os.environ["LOCALML_HOME"] = str(REAL_HOME)
+    try:
+        ready = workshop.assets_ready()
+    finally:
+        os.environ["LOCALML_HOME"] = str(hermetic_env)
+    if not ready:
+        message = f"the workshop's widget assets are not in {source}: run `make samples`"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    shutil.copytree(source, hermetic_env / "workshop")
+    assert workshop.assets_ready()
+    return hermetic_env / "workshop"
+
+
+def test_build_command_marks_failures_and_timeouts_and_builds_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], assets: Path
+) -> None:
+    """The command line on a folder of three tiny notebooks: one runs, one raises, one hangs."""
+    source = tmp_path / "src"
+    source.mkdir()
+    heading = "# {0}\n\n**Goal.** {0}.\n\n**Prerequisites.** none"
+    for name, code in (
+        ("00_fine", "print('fine')"),
+        ("01_raises", "raise ValueError('bad <input>')"),
+        ("02_hangs", "import time\ntime.sleep(600)"),
+    ):
+        cells = [v4.new_markdown_cell(heading.format(name)), v4.new_code_cell(code)]
+        nbformat.write(v4.new_notebook(cells=cells), source / f"{name}.ipynb")
+    out = tmp_path / "out"
+    args = ["workshop", "build", "--out", str(out), "--source", str(source), "--timeout", "8"]
+    started = time.monotonic()
+    assert main([*args, "--quiet"]) == 1  # something failed
+    assert time.monotonic() - started < 120
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] == "ok" and lines[0].endswith("00_fine")
+    assert lines[1].split()[0] == "failed" and "01_raises  ValueError: bad <input>" in lines[1]
+    assert lines[2].split()[0] == "failed" and "ran past 8 s" in lines[2]
+    assert lines[3].startswith(f"wrote {out}") and lines[3].endswith(f"{out}.zip")
+    index = (out / "index.html").read_text()
+    assert "bad &lt;input&gt;" in index and index.count("class='failed'") == 2
+    fine = nbformat.read(out / "00_fine.ipynb", as_version=4)
+    assert fine.cells[1].outputs[0]["text"] == "fine\n"
+    assert (out / "02_hangs.html").is_file()
+    # Building again replaces the previous bundle (and only a bundle).
+    assert main([*args[:-2], "--timeout", "60", "--notebooks", "00", "--quiet"]) == 0
+    assert sorted(p.name for p in out.glob("*.ipynb")) == ["00_fine.ipynb"]
+
+
+def test_assets_offline_without_a_cache_say_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALML_OFFLINE", "1")
+    assert not workshop.assets_ready()
+    with pytest.raises(errors.OfflineError, match="offline mode is on"):
+        workshop.setup_assets()
+
+
 # --- serving ---------------------------------------------------------------------------------
 
 
@@ -222,6 +284,25 @@ def test_serve_binds_loopback_and_serves_only_the_folder(tmp_path: Path) -> None
         assert server._httpd.server_address[0] == "127.0.0.1"
     with pytest.raises(errors.InputError, match=r"no index\.html"):
         workshop.serve(tmp_path)
+
+
+def test_serve_command_serves_until_terminated(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<p>served</p>")
+    port = free_port()
+    cmd = [sys.executable, "-m", "localml_kit.cli", "workshop", "serve", str(tmp_path)]
+    proc = subprocess.Popen([*cmd, "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith(f"serving {tmp_path} at http://127.0.0.1:{port}/index.html")
+        assert _get(f"http://127.0.0.1:{port}/index.html") == (200, b"<p>served</p>")
+        proc.terminate()
+        assert proc.wait(timeout=30) == 143
+        assert _get(f"http://127.0.0.1:{port}/index.html")[0] == 0  # the port is closed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 # --- the summary a widget leaves in the saved notebook ----------------------------------------
