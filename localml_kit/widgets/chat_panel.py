@@ -45,7 +45,8 @@ class ChatPanel(Fallback, widgets.VBox):
     ) -> None:
         self.chat = chat or slm.Chat(model, threads=threads)
         # A chat that already has a history (turns sent from code) starts the transcript.
-        self.result: slm.Reply | None = self.chat.last
+        said = any(m["role"] == "assistant" for m in self.chat.history)
+        self.result: slm.Reply | None = self.chat.last if said else None
         self._task = Background()
         self.transcript = widgets.HTML(
             "".join(
