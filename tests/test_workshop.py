@@ -244,6 +244,41 @@ def test_build_command_marks_failures_and_timeouts_and_builds_the_rest(
     assert sorted(p.name for p in out.glob("*.ipynb")) == ["00_fine.ipynb"]
 
 
+def test_a_killed_build_leaves_no_kernel_behind(tmp_path: Path, assets: Path) -> None:
+    """SIGKILL the building process mid-notebook: its child and that child's kernel go too."""
+    import psutil
+
+    source = tmp_path / "src"
+    source.mkdir()
+    cells = [
+        v4.new_markdown_cell("# Hang\n\n**Goal.** hang."),
+        v4.new_code_cell("import time; time.sleep(600)"),
+    ]
+    nbformat.write(v4.new_notebook(cells=cells), source / "00_hang.ipynb")
+    code = (
+        "from localml_kit import workshop\n"
+        f"workshop.build({str(tmp_path / 'out')!r}, source={str(source)!r}, progress=False)\n"
+    )
+    builder = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 90
+        kernels: list[psutil.Process] = []
+        while time.monotonic() < deadline and not kernels:
+            kernels = [
+                p
+                for p in psutil.Process(builder.pid).children(recursive=True)
+                if "ipykernel_launcher" in " ".join(p.cmdline())
+            ]
+            time.sleep(0.2)
+        assert kernels, "the notebook's kernel never started"
+        family = psutil.Process(builder.pid).children(recursive=True)
+    finally:
+        builder.kill()
+        builder.wait(timeout=10)
+    _, alive = psutil.wait_procs(family, timeout=15)
+    assert not alive, [" ".join(p.cmdline())[:200] for p in alive]
+
+
 def test_assets_offline_without_a_cache_say_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCALML_OFFLINE", "1")
     assert not workshop.assets_ready()
