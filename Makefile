@@ -30,9 +30,15 @@ samples: setup
 	$(VENV)/bin/localml-kit samples fetch --all
 	$(VENV)/bin/localml-kit envs create openvino
 	$(PY) -m localml_kit.engines setup --optional
+	$(VENV)/bin/localml-kit workshop setup --optional
 
 lab: samples
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
+# The workshop bundle: the whole series executed into ./workshop (and workshop.zip).
+.PHONY: workshop
+workshop: samples
+	$(VENV)/bin/localml-kit workshop build --out workshop
 
 browser:
 	@bash scripts/ensure-chromium.sh

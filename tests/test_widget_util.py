@@ -10,7 +10,6 @@ from typing import Any
 
 import ipywidgets as widgets
 import pytest
-from IPython.core.formatters import DisplayFormatter
 
 from localml_kit import errors
 from localml_kit.widgets import ChatPanel, GraphViewer, OutputComparator, ProfilerPanel, ZooBrowser
@@ -24,7 +23,7 @@ IMG = "<img src=x onerror=alert(1)>"
 
 def bundle(widget: widgets.Widget) -> dict[str, Any]:
     """What IPython sends to the frontend when the widget is the cell's value."""
-    data, _ = DisplayFormatter().format(widget)
+    data = widget._repr_mimebundle_()
     assert data[WIDGET_VIEW]["model_id"] == widget.model_id
     return data
 
@@ -97,9 +96,10 @@ class FakeChat:
 
     path = Path("fake-model")
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, history: list[dict[str, str]] | None = None) -> None:
         self.fail = fail
-        self.last: FakeReply | None = None
+        self.history = history or []
+        self.last: FakeReply | None = FakeReply(self.history[-1]["content"]) if history else None
 
     def stream(self, prompt: str, **options: Any) -> Iterator[str]:
         if self.fail:
@@ -126,6 +126,17 @@ def test_chat_panel_background_and_fallback() -> None:
     assert data["text/plain"] == "ChatPanel: fake-model: 3 tokens, 42.0 tok/s"
     assert "localml-fallback" in data["text/html"] and "<img" not in data["text/html"]
     assert "&lt;img" in data["text/html"] and "tok/s" in data["text/html"]
+
+    # A chat with turns sent from code: the panel starts with that transcript and stats.
+    turns = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "Hi <b>"},
+        {"role": "assistant", "content": "Hello"},
+    ]
+    earlier = ChatPanel(chat=FakeChat(history=turns))  # type: ignore[arg-type]
+    assert earlier.result is not None and "tok/s" in earlier.stats.value
+    assert earlier.transcript.value == "<p><b>You</b>: Hi &lt;b&gt;</p><p><b>Model</b>: Hello</p>"
+    assert "Hi &lt;b&gt;" in bundle(earlier)["text/html"]
 
     failing = ChatPanel(chat=FakeChat(fail=True))  # type: ignore[arg-type]
     failing.send("Hi")

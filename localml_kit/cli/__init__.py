@@ -37,11 +37,14 @@ from localml_kit.cli import (
     _doctor,
     _envs,
     _inspect,
+    _lab,
+    _notebooks,
     _optimize,
     _profile,
     _samples,
     _serve,
     _slm,
+    _workshop,
     _zoo,
 )
 
@@ -58,6 +61,9 @@ COMMANDS: tuple[ModuleType, ...] = (
     _slm,
     _zoo,
     _serve,
+    _lab,
+    _notebooks,
+    _workshop,
 )
 
 

@@ -13,10 +13,11 @@ from localml_kit import errors
 
 
 def corpus(path: str | os.PathLike[str] | None = None) -> list[str]:
-    """Sentences for comparing encoders: ``data/sentences.txt`` of a source checkout (209 lines).
+    """Sentences for comparing encoders: the kit's ``data/sentences.txt`` (209 lines).
 
-    Without a checkout (an installed kit) the sample's 12 built-in sentences are
-    returned. Lines starting with ``#`` and blank lines are skipped.
+    A source checkout reads it in ``data/``, an installed kit in the package
+    (``localml_kit/_data/``); without either, the sample's 12 built-in sentences
+    are returned. Lines starting with ``#`` and blank lines are skipped.
 
     Example:
         >>> len(corpus()) >= 12
@@ -24,11 +25,9 @@ def corpus(path: str | os.PathLike[str] | None = None) -> list[str]:
     """
     from localml_kit.samples._inputs import SENTENCES
 
-    file = (
-        Path(path)
-        if path is not None
-        else Path(__file__).resolve().parents[2] / "data" / "sentences.txt"
-    )
+    package = Path(__file__).resolve().parents[1]
+    shipped = [package.parent / "data" / "sentences.txt", package / "_data" / "sentences.txt"]
+    file = Path(path) if path is not None else next((f for f in shipped if f.is_file()), shipped[0])
     if not file.is_file():
         if path is not None:
             raise errors.InputError(f"no corpus at {file}: give a text file, one sentence a line.")

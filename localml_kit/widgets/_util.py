@@ -101,12 +101,14 @@ class Fallback:
     """Mixin for a widget: its display also carries ``text/plain`` and ``text/html`` summaries.
 
     Frontends that run widgets show the widget view (JupyterLab ranks it first);
-    those that do not (nbconvert without widget state, GitHub, a terminal) show
-    the summary instead. It is the state at display time: display the widget
-    again, or read ``.result``, for a later one. A widget defines ``_fallback_text``
-    (one line on its ``.result``, for ``text/plain``) and ``_fallback_panes``: the
-    names of its HTML widgets (their values are escaped already) that make up the
-    ``text/html`` entry; the line stands in while those are empty.
+    those that do not (VS Code reopening a saved notebook, nbconvert without widget
+    state, GitHub, a terminal) show the summary instead. A widget defines
+    ``_fallback_text`` (one line on its ``.result``, for ``text/plain``) and
+    ``_fallback_panes``: the names of its HTML widgets (their values are escaped
+    already) that make up the ``text/html`` entry; the line stands in while those
+    are empty. In a kernel the widget is displayed with a display id, and each
+    change of a pane updates that display's summary, so the saved notebook holds
+    the last result, not the state at display time.
     """
 
     _fallback_panes: tuple[str, ...] = ()
@@ -123,3 +125,29 @@ class Fallback:
         body = panes or f"<p>{html.escape(text)}</p>"
         data["text/html"] = f"<div class='localml-fallback'><p><b>{title}</b></p>{body}</div>"
         return data
+
+    def _ipython_display_(self) -> None:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        if getattr(get_ipython(), "kernel", None) is None:  # a terminal: nothing to update later
+            display(bundle, raw=True)
+            return
+        handle = display(bundle, raw=True, display_id=True)
+        state = self.__dict__.setdefault("_fallback_displays", [])
+        state.append([handle, bundle])
+        if len(state) == 1:
+            for name in self._fallback_panes:
+                getattr(self, name).observe(self._update_fallback, names="value")
+
+    def _update_fallback(self, change: object = None) -> None:
+        """Send the summary again to every display of this widget whose summary changed."""
+        bundle = self._repr_mimebundle_()
+        for entry in self.__dict__.get("_fallback_displays", []):
+            handle, sent = entry
+            if {k: sent.get(k) for k in ("text/plain", "text/html")} != {
+                k: bundle[k] for k in ("text/plain", "text/html")
+            }:
+                handle.update(bundle, raw=True)
+                entry[1] = bundle

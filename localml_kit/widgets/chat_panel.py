@@ -44,9 +44,19 @@ class ChatPanel(Fallback, widgets.VBox):
         chat: slm.Chat | None = None,
     ) -> None:
         self.chat = chat or slm.Chat(model, threads=threads)
-        self.result: slm.Reply | None = None
+        # A chat that already has a history (turns sent from code) starts the transcript.
+        said = any(m["role"] == "assistant" for m in self.chat.history)
+        self.result: slm.Reply | None = self.chat.last if said else None
         self._task = Background()
-        self.transcript = widgets.HTML(layout=widgets.Layout(max_height="360px", overflow="auto"))
+        self.transcript = widgets.HTML(
+            "".join(
+                f"<p><b>{'You' if m['role'] == 'user' else 'Model'}</b>: "
+                f"{html.escape(m['content'])}</p>"
+                for m in self.chat.history
+                if m["role"] in {"user", "assistant"}
+            ),
+            layout=widgets.Layout(max_height="360px", overflow="auto"),
+        )
         # The reply as plain text (kept for code and tests); people read it in ``live``, under
         # the transcript, as it streams.
         self.reply = widgets.Textarea(disabled=True, layout=widgets.Layout(display="none"))
@@ -85,7 +95,9 @@ class ChatPanel(Fallback, widgets.VBox):
             0.9, min=0.05, max=1.0, step=0.05, description="top-p", style=wide
         )
         self.top_k = widgets.IntSlider(50, min=1, max=200, description="top-k", style=wide)
-        self.stats = widgets.HTML()
+        self.stats = widgets.HTML(
+            html.escape(self.result.stats_line()) if self.result is not None else ""
+        )
         self.send_button.on_click(lambda _: self.send())
         self.stop_button.on_click(lambda _: self.chat.stop())
         self.reset_button.on_click(lambda _: self._reset())
