@@ -1,0 +1,276 @@
+"""Profiling on a Dask cluster: a real scheduler and two real worker processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import distributed
+import psutil
+import pytest
+
+from localml_kit import errors, profile
+from localml_kit.cli import main
+from localml_kit.profile import _fleet
+from tests.test_profile import FAST, dense_model
+
+TWO = {
+    "a": {"resources": {"CPU": 1}, "threads": 2},
+    "b": {"resources": {"CPU": 1, "OPENVINO": 1}, "threads": 2},
+}
+
+
+@pytest.fixture
+def cluster() -> Iterator[Any]:
+    """Two worker processes, ``a`` (CPU) and ``b`` (CPU and OpenVINO), two Dask threads each."""
+    made = profile.local_cluster(TWO)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    return dense_model(tmp_path / "dense.onnx", width=16)
+
+
+def test_two_configurations_on_all_machines_give_four_rows_on_two_workers(
+    model: Path, tmp_path: Path
+) -> None:
+    # A plain Dask LocalCluster: its workers advertise nothing, so they serve the CPU provider.
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as plain:
+        plan = profile.Plan(model, threads=[1], batches=[1, 4], **FAST)
+        result = profile.run(plan, cluster=plain.scheduler_address, machines="all", progress=False)
+        pids = distributed.Client(plain).run(os.getpid)
+    table = result.table
+    assert len(table) == 4
+    assert (table["status"] == "ok").all(), table[["label", "machine", "error"]]
+    assert table["worker"].nunique() == 2 and set(table["worker"]) == set(pids)
+    assert sorted(table.groupby("machine").size()) == [2, 2]
+    assert (table["p50_ms"] > 0).all()
+    # Each machine's hardware report is in the result, and the summary has the machine column.
+    assert set(result.machines) == set(table["machine"])
+    for report in result.machines.values():
+        assert report["logical_cores"] >= 1 and "CPUExecutionProvider" in report["providers"]
+        assert report["address"] in pids
+    assert result.summary().columns[:2].tolist() == ["label", "machine"]
+    # The same path with the same bytes exists on the workers: they used it, nothing was sent.
+    assert set(table["model_path"]) == {str(model)}
+    again = profile.ProfileResult.from_json(result.to_json())
+    assert (
+        again.machines == result.machines
+        and again.table["machine"].tolist() == table["machine"].tolist()
+    )
+
+
+def test_no_two_configurations_overlap_on_one_worker(cluster: Any, model: Path) -> None:
+    # Each worker has two Dask threads, so only the kit keeps its configurations apart.
+    plan = profile.Plan(model, threads=[1], batches=[1, 2, 4, 8], **{**FAST, "min_seconds": 0.3})
+    result = profile.run(plan, cluster=cluster, progress=False)
+    table = result.table
+    assert len(table) == 8 and (table["status"] == "ok").all()
+    for _machine, rows in table.groupby("machine"):
+        spans = sorted(zip(rows["started_at"], rows["ended_at"], strict=True))
+        assert len(spans) == 4
+        for (_, end), (start, _) in itertools.pairwise(spans):
+            assert start >= end
+    # The two machines did run at the same time: the plan is spread, not queued on one.
+    a = table[table["machine"] == "a"]
+    b = table[table["machine"] == "b"]
+    assert (
+        a["started_at"].min() < b["ended_at"].max() and b["started_at"].min() < a["ended_at"].max()
+    )
+
+
+def test_a_configuration_goes_only_where_its_provider_is_advertised(
+    cluster: Any, model: Path
+) -> None:
+    client = distributed.Client(cluster)
+    try:
+        plan = profile.Plan(model, providers=["cpu", "openvino"], threads=[1], batches=[1], **FAST)
+        with distributed.get_task_stream(client) as stream:
+            result = profile.run(plan, cluster=client, progress=False)
+        ran = {(t["key"], t["worker"]) for t in stream.data}
+        addresses = {m["address"]: name for name, m in profile.machines(client).items()}
+    finally:
+        client.close()
+    table = result.table.set_index(["provider", "machine"])
+    assert table.loc[("CPUExecutionProvider", "a"), "status"] == "ok"
+    assert table.loc[("CPUExecutionProvider", "b"), "status"] == "ok"
+    on_a = table.loc[("OpenVINOExecutionProvider", "a")]
+    assert on_a["status"] == "unavailable" and "does not advertise OPENVINO" in on_a["error"]
+    assert on_a["worker"] == ""
+    # b advertises OpenVINO, so it got the configuration; its fresh kit home has no OpenVINO
+    # environment, and the row says how to make one there.
+    on_b = table.loc[("OpenVINOExecutionProvider", "b")]
+    assert on_b["worker"] != "" and on_b["status"] == "unavailable"
+    assert (
+        "localml-kit envs create openvino" in on_b["error"] and "create_envs=True" in on_b["error"]
+    )
+    # What the scheduler ran: one OpenVINO task, on b; the CPU tasks on both.
+    tasks = {(key.split("-c")[-1], addresses[worker]) for key, worker in ran}
+    assert tasks == {("0-a", "a"), ("0-b", "b"), ("1-b", "b")}
+
+
+def _measuring_child(pid: int) -> bool:
+    try:
+        return any(
+            "_worker.py" in " ".join(c.cmdline()) for c in psutil.Process(pid).children(True)
+        )
+    except psutil.Error:
+        return False
+
+
+def test_a_worker_killed_mid_configuration_gives_a_lost_row_and_the_rest_complete(
+    cluster: Any, model: Path
+) -> None:
+    client = distributed.Client(cluster)
+    try:
+        pids = client.run(os.getpid)
+        names = {m["address"]: n for n, m in profile.machines(client).items()}
+        victim = next(pid for addr, pid in pids.items() if names[addr] == "b")
+        killed: list[float] = []
+
+        def kill_b_while_it_measures() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not _measuring_child(victim):
+                time.sleep(0.05)
+            os.kill(victim, signal.SIGKILL)
+            killed.append(time.time())
+
+        killer = threading.Thread(target=kill_b_while_it_measures)
+        killer.start()
+        plan = profile.Plan(model, threads=[1], batches=[1, 2, 4], **{**FAST, "min_seconds": 1.0})
+        result = profile.run(plan, cluster=client, progress=False)
+        killer.join()
+    finally:
+        client.close()
+    table = result.table
+    assert killed and len(table) == 6
+    lost = table[table["status"] == "lost"]
+    assert len(lost) == 1 and lost.iloc[0]["machine"] == "b"
+    assert "left the cluster during this configuration" in lost.iloc[0]["error"]
+    rest = table[table["status"] != "lost"]
+    assert (rest["status"] == "ok").all(), rest[["label", "machine", "status", "error"]]
+    # The nanny restarted b under a new address, and b's remaining configurations ran there.
+    on_b = rest[rest["machine"] == "b"]
+    assert len(on_b) == 2 and lost.iloc[0]["worker"] not in set(on_b["worker"])
+    # The killed worker's measuring process died with it.
+    assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == "zombie"
+
+
+def test_an_unreachable_cluster_is_a_clear_error_within_seconds(model: Path) -> None:
+    plan = profile.Plan(model, threads=[1], **FAST)
+    started = time.monotonic()
+    with pytest.raises(
+        errors.ClusterError,
+        match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9 within 2 s",
+    ):
+        profile.run(plan, cluster="tcp://127.0.0.1:9", connect_timeout_s=2, progress=False)
+    assert time.monotonic() - started < 6
+    with pytest.raises(errors.ConfigError, match="not a scheduler address"):
+        profile.run(plan, cluster="tcp://no-port", progress=False)
+
+
+def test_unknown_machines_are_named_with_the_ones_there(cluster: Any, model: Path) -> None:
+    plan = profile.Plan(model, threads=[1], **FAST)
+    with pytest.raises(
+        errors.ConfigError, match=r"machines \['c'\] are not in the cluster; it has a, b"
+    ):
+        profile.run(plan, cluster=cluster, machines=["a", "c"], progress=False)
+    only_b = profile.run(plan, cluster=cluster, machines=["b"], progress=False)
+    assert only_b.table["machine"].tolist() == ["b"] and only_b.table["status"].tolist() == ["ok"]
+
+
+def test_model_files_are_sent_once_per_worker_and_cached_by_sha256(
+    cluster: Any, model: Path, tmp_path: Path
+) -> None:
+    client = distributed.Client(cluster)
+    try:
+        spec = _fleet._model_spec(profile.Plan(model).models["dense.onnx"])
+        elsewhere = {**spec, "path": str(tmp_path / "only-on-the-client" / "dense.onnx")}
+        first = client.run(_fleet._on_worker_probe, {"m": elsewhere})
+        assert all(p["models"]["m"] is None for p in first.values())  # not there: send it
+        blobs = {"dense.onnx": model.read_bytes()}
+        kept = client.run(_fleet._on_worker_receive, elsewhere, blobs)
+        for path in kept.values():
+            assert (
+                Path(path).parent.name == spec["sha256"]
+                and Path(path).read_bytes() == blobs["dense.onnx"]
+            )
+        second = client.run(_fleet._on_worker_probe, {"m": elsewhere})
+        assert {p["models"]["m"] for p in second.values()} == set(kept.values())
+        same = client.run(_fleet._on_worker_probe, {"m": spec})
+        assert {p["models"]["m"] for p in same.values()} == {str(model)}
+        bad = client.run(
+            _fleet._on_worker_receive,
+            {**elsewhere, "sha256": "0" * 64},
+            {"dense.onnx": b"not the model"},
+            on_error="return",
+        )
+        assert all(isinstance(e, errors.ChecksumError) for e in bad.values())
+    finally:
+        client.close()
+
+
+def test_cli_profile_on_a_cluster(cluster: Any, model: Path, tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "fleet.json"
+    code = main(
+        [
+            "profile",
+            str(model),
+            "--cluster",
+            cluster.scheduler_address,
+            "--machines",
+            "all",
+            "--threads",
+            "1",
+            "--min-seconds",
+            "0",
+            "--min-iterations",
+            "3",
+            "--warmup",
+            "1",
+            "--quiet",
+            "--json",
+            str(out),
+        ]
+    )
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "machine a (tcp://127.0.0.1:" in text and "machine b (tcp://127.0.0.1:" in text
+    header = next(line for line in text.splitlines() if line.lstrip().startswith("label"))
+    assert header.split()[:3] == ["label", "machine", "status"]
+    saved = profile.ProfileResult.from_json(out)
+    assert sorted(saved.table["machine"]) == ["a", "b"]
+    code = main(["profile", str(model), "--cluster", "tcp://127.0.0.1:9", "--connect-timeout", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+
+
+def test_profiler_panel_runs_on_a_cluster(cluster: Any, model: Path) -> None:
+    from localml_kit.widgets import ProfilerPanel
+
+    panel = ProfilerPanel(str(model), threads=[1], min_seconds=0, min_iterations=3, warmup=1)
+    panel.providers["OpenVINOExecutionProvider"].value = False
+    panel.cluster.value = cluster.scheduler_address
+    panel.run_button.click()
+    result = panel.wait(120)
+    assert result is not None and panel.error is None
+    assert sorted(result.table["machine"]) == ["a", "b"] and (result.table["status"] == "ok").all()
+    assert panel.plots.children[-1].value[:4] == b"\x89PNG"  # the Machines tab
+    assert " on a: ok" in panel._fallback_text() and " on b: ok" in panel._fallback_text()
+    fig = result.plot_machines()
+    assert [ax.get_title() for ax in fig.axes] == ["Latency on a", "Latency on b"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
