@@ -45,6 +45,9 @@ from localml_kit.profile._plan import Configuration, Plan
 from localml_kit.profile._result import ProfileResult, ProfileRow, frame
 
 POLL_S = 0.2
+# Configurations handed to one machine at once: one measuring, the next waiting behind it (the
+# scheduler's resources and the worker's lock keep them apart), so no dispatch gap between them.
+IN_FLIGHT = 2
 REJOIN_S = 30.0
 STOP_CHECK_S = 0.5
 # One configuration at a time in one worker process, even when two clients share the worker.
@@ -441,26 +444,29 @@ def _on_worker_measure(
     from localml_kit.profile import _runner
 
     cfg = Configuration.from_dict(job)
-    with _MACHINE_LOCK:
-        where = _python_here(cfg.provider, create_envs)
-        if isinstance(where, str):
-            cfg = dataclasses.replace(cfg, model_path=model_path, python=sys.executable)
-            row = _runner._row(cfg, {"status": "unavailable", "error": where}, None)
-            return row.to_dict()
-        python, environment = where
-        cfg = dataclasses.replace(
-            cfg, model_path=model_path, python=python, environment=environment
-        )
-        with tempfile.TemporaryDirectory(prefix="localml-fleet-") as tmp:
-            work = Path(tmp)
-            inputs = work / "inputs.npz"
-            inputs.write_bytes(npz)
-            try:
-                ref = models.resolve(model_path)
-                res = _runner.measure(cfg, ref, inputs, work, _ClusterStop(stop_name), {})
-            except errors.LocalMLError as exc:
-                res = {"status": "error", "error": str(exc)}
-            return _runner._row(cfg, res, None).to_dict()
+    stop = _ClusterStop(stop_name)
+    with tempfile.TemporaryDirectory(prefix="localml-fleet-") as tmp:
+        work = Path(tmp)
+        inputs = work / "inputs.npz"
+        inputs.write_bytes(npz)  # made ready while the configuration before it still runs
+        with _MACHINE_LOCK:
+            where = _python_here(cfg.provider, create_envs)
+            if isinstance(where, str):
+                cfg = dataclasses.replace(cfg, model_path=model_path, python=sys.executable)
+                return _runner._row(cfg, {"status": "unavailable", "error": where}, None).to_dict()
+            python, environment = where
+            cfg = dataclasses.replace(
+                cfg, model_path=model_path, python=python, environment=environment
+            )
+            if stop.is_set():
+                res: dict[str, Any] = {"status": "stopped", "error": "stopped before it ran"}
+            else:
+                try:
+                    ref = models.resolve(model_path)
+                    res = _runner.measure(cfg, ref, inputs, work, stop, {})
+                except errors.LocalMLError as exc:
+                    res = {"status": "error", "error": str(exc)}
+        return _runner._row(cfg, res, None).to_dict()
 
 
 # --- the client side ------------------------------------------------------------------------
@@ -473,9 +479,10 @@ class _Machine:
     advertised: set[str]
     queue: list[Configuration]
     ready: bool = False
-    future: Any = None
-    cfg: Configuration | None = None
-    key: tuple[str, int | None] = ("", None)
+    # (future, the configuration as planned, as sent): at most IN_FLIGHT, run one at a time there.
+    inflight: list[tuple[Any, Configuration, Configuration]] = dataclasses.field(
+        default_factory=list
+    )
     gone_since: float | None = None
 
 
@@ -585,44 +592,73 @@ def run(
             fleet.append(m)
 
         stopped = False
-        while any(m.queue or m.future is not None for m in fleet):
+
+        def submit(m: _Machine, first: Configuration) -> None:
+            key = (first.model, first.batch)
+            made = feeds_files[key][1]
+            batch = made.batch if made is not None and made.batch is not None else first.batch
+            cfg = dataclasses.replace(first, batch=batch)  # the batch the inputs really have
+            resource = resource_name(cfg.provider)
+            future = client.submit(
+                _on_worker_measure,
+                cfg.to_dict(),
+                local_paths[(m.name, cfg.model)],
+                npz[key],
+                stop_name,
+                create_envs,
+                key=f"localml-profile-{uuid.uuid4().hex[:12]}-c{cfg.index}-{m.name}",
+                workers=[m.address],
+                allow_other_workers=False,
+                resources={resource: 1} if resource in found[m.name]["resources"] else None,
+                pure=False,
+                retries=0,
+            )
+            future.add_done_callback(lambda _: wake.set())
+            m.inflight.append((future, first, cfg))
+
+        wake = threading.Event()
+        stopped = False
+        while any(m.queue or m.inflight for m in fleet):
             if not stopped and stop is not None and stop.is_set():
                 stopped = True
                 event.set()
             now = time.monotonic()
             alive = {str(w.get("name", a)): a for a, w in _workers(client).items()}
             for m in fleet:
-                if m.future is not None:
-                    assert m.cfg is not None
-                    if m.future.done():
-                        try:
-                            row = ProfileRow(**m.future.result())
-                        except Exception as exc:
-                            row = _placeholder(
-                                m.cfg,
-                                "lost",
-                                f"machine {m.name} lost this configuration ({type(exc).__name__}: "
-                                f"{exc}); the plan went on.",
-                                m.name,
-                            )
-                        row.machine, row.worker = m.name, m.address
-                        finish(row, m.key)
-                        m.future = m.cfg = None
-                    elif alive.get(m.name) != m.address:
-                        m.future.cancel()
+                for entry in [e for e in m.inflight if e[0].done()]:
+                    future, first, cfg = entry
+                    m.inflight.remove(entry)
+                    try:
+                        row = ProfileRow(**future.result())
+                    except Exception as exc:
                         row = _placeholder(
-                            m.cfg,
+                            cfg,
                             "lost",
-                            f"machine {m.name} ({m.address}) left the cluster during this "
-                            "configuration (its worker died or was stopped); the plan went on.",
+                            f"machine {m.name} lost this configuration ({type(exc).__name__}: "
+                            f"{exc}); the plan went on.",
                             m.name,
                         )
-                        row.worker = m.address
-                        finish(row, m.key)
-                        m.future = m.cfg = None
-                        m.ready, m.gone_since = False, now
-                    continue
-                if not m.queue:
+                    row.machine, row.worker = m.name, m.address
+                    finish(row, (first.model, first.batch))
+                if m.inflight and alive.get(m.name) != m.address:
+                    # The first one in flight was measuring; the one queued behind it runs again
+                    # on the machine's next worker.
+                    for future, _, _ in m.inflight:
+                        future.cancel()
+                    (_, first, cfg), *waiting = m.inflight
+                    m.inflight = []
+                    m.queue[:0] = [w[1] for w in waiting]
+                    row = _placeholder(
+                        cfg,
+                        "lost",
+                        f"machine {m.name} ({m.address}) left the cluster during this "
+                        "configuration (its worker died or was stopped); the plan went on.",
+                        m.name,
+                    )
+                    row.worker = m.address
+                    finish(row, (first.model, first.batch))
+                    m.ready, m.gone_since = False, now
+                if not m.queue or len(m.inflight) >= IN_FLIGHT:
                     continue
                 if stopped:
                     for cfg in m.queue:
@@ -631,6 +667,9 @@ def run(
                             (cfg.model, cfg.batch),
                         )
                     m.queue = []
+                    continue
+                if m.inflight:  # a worker that still runs one gets the next one queued behind it
+                    submit(m, m.queue.pop(0))
                     continue
                 if alive.get(m.name) is None:
                     m.gone_since = m.gone_since or now
@@ -659,30 +698,10 @@ def run(
                         m.queue = []
                         continue
                     m.ready = True
-                first = m.queue.pop(0)
-                key = (first.model, first.batch)
-                made = feeds_files[key][1]
-                batch = made.batch if made is not None and made.batch is not None else first.batch
-                cfg = dataclasses.replace(first, batch=batch)  # the batch the inputs really have
-                if bar is not None:
-                    bar.set_postfix_str(f"{cfg.label} @ {m.name}", refresh=False)
-                resource = resource_name(cfg.provider)
-                m.cfg, m.key = cfg, key
-                m.future = client.submit(
-                    _on_worker_measure,
-                    cfg.to_dict(),
-                    local_paths[(m.name, cfg.model)],
-                    npz[key],
-                    stop_name,
-                    create_envs,
-                    key=f"localml-profile-{uuid.uuid4().hex[:12]}-c{cfg.index}-{m.name}",
-                    workers=[m.address],
-                    allow_other_workers=False,
-                    resources={resource: 1} if resource in found[m.name]["resources"] else None,
-                    pure=False,
-                    retries=0,
-                )
-            time.sleep(POLL_S)
+                while m.queue and len(m.inflight) < IN_FLIGHT:
+                    submit(m, m.queue.pop(0))
+            wake.wait(POLL_S)  # a result, or time to look at the workers again
+            wake.clear()
     finally:
         if bar is not None:
             bar.close()
