@@ -274,3 +274,25 @@ def test_profiler_panel_runs_on_a_cluster(cluster: Any, model: Path) -> None:
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_stop_ends_the_configuration_running_on_the_worker(cluster: Any, model: Path) -> None:
+    stop = threading.Event()
+    plan = profile.Plan(model, threads=[1], batches=[1, 2, 4], **{**FAST, "min_seconds": 20.0})
+
+    stopper = threading.Timer(3.0, stop.set)  # the first configurations are 20 s long
+    stopper.start()
+    started = time.monotonic()
+    try:
+        result = profile.run(plan, cluster=cluster, stop=stop, progress=False)
+    finally:
+        stopper.cancel()
+    assert time.monotonic() - started < 15
+    assert set(result.table["status"]) == {"stopped"} and len(result.table) == 6
+    running = result.table[result.table["error"].str.startswith("stopped by the user during")]
+    assert sorted(running["machine"]) == ["a", "b"]  # each worker killed the one it measured
+
+
+def test_cluster_flags_need_a_cluster(model: Path, capsys: Any) -> None:
+    assert main(["profile", str(model), "--machines", "a"]) == 2
+    assert "--machines and --create-envs need --cluster" in capsys.readouterr().err

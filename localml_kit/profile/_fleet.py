@@ -40,7 +40,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from localml_kit import __version__ as KIT_VERSION
-from localml_kit import config, envs, errors, models, providers
+from localml_kit import config, engines, envs, errors, models, providers
 from localml_kit.profile._plan import Configuration, Plan
 from localml_kit.profile._result import ProfileResult, ProfileRow, frame
 
@@ -68,7 +68,8 @@ def worker_resources() -> dict[str, int]:
     """The resources a worker on this machine should advertise: one per provider it serves.
 
     The providers of this Python's ONNX Runtime and of every ready provider
-    environment (:mod:`localml_kit.envs`), as ``{"CPU": 1, "OPENVINO": 1, ...}``.
+    environment (:mod:`localml_kit.envs`), and the engines that can run here (``TRACT``,
+    ``ONNXRUNTIME-WEB``), as ``{"CPU": 1, "OPENVINO": 1, ...}``.
     ``dask worker ADDRESS --resources "CPU=1 OPENVINO=1"`` advertises them.
 
     Example:
@@ -79,6 +80,7 @@ def worker_resources() -> dict[str, int]:
     table = envs.list()
     for text in table.loc[table["ready"], "providers"]:
         offered += [p.strip() for p in str(text).split(",") if p.strip()]
+    offered += [e for e in providers.ENGINES if engines.status(e).available]
     skip = {"AzureExecutionProvider"}
     return {resource_name(p): 1 for p in dict.fromkeys(offered) if p not in skip}
 
