@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ from localml_kit import __version__ as KIT_VERSION
 from localml_kit import config, engines, envs, errors, models, providers
 from localml_kit.profile._plan import Configuration, Plan
 from localml_kit.profile._result import ProfileResult, ProfileRow, frame
+
+ROW_FIELDS = tuple(f.name for f in dataclasses.fields(ProfileRow))
 
 POLL_S = 0.2
 # Configurations handed to one machine at once: one measuring, the next waiting behind it (the
@@ -326,10 +329,8 @@ def _same_files(folder: Path, spec: Mapping[str, Any], *, check_sha: bool) -> bo
 def _local_model(spec: Mapping[str, Any]) -> str | None:
     """Where this worker has the model: the same path with the same bytes, else its cache."""
     given = Path(spec["path"])
-    if given.is_file() and _same_files(
-        given.parent, {**spec, "files": spec["files"]}, check_sha=True
-    ):
-        # The external-data names are relative to the model's folder.
+    # The external-data names are relative to the model's folder, as the model's own name is.
+    if given.is_file() and _same_files(given.parent, spec, check_sha=True):
         return str(given)
     cached = _cache_folder(spec)
     if _same_files(cached, spec, check_sha=False):
@@ -541,6 +542,7 @@ def run(
                 row.inputs, row.input_shapes = made.source, made.shapes_text()
                 row.dims, row.input_notes = made.dims_text(), "; ".join(made.notes)
             records.append(row)
+            bar.set_postfix_str(f"{row.label} @ {row.machine}", refresh=False)
             bar.update(1)
             if on_result is not None:
                 on_result(row.to_dict(), len(records), total)
@@ -549,7 +551,7 @@ def run(
             """Probe a worker and send it the model files it lacks; why it cannot run, or None."""
             try:
                 probe = client.run(_on_worker_probe, specs, workers=[m.address])[m.address]
-            except Exception as exc:
+            except Exception as exc:  # whatever the worker raised, or could not unpickle
                 return (
                     f"the worker at {m.address} could not answer ({type(exc).__name__}: {exc}); "
                     "install localml-kit with its fleet extra there (the same version as here)."
@@ -564,9 +566,14 @@ def run(
                     spec = specs[label]
                     folder = Path(spec["path"]).parent
                     blobs = {e["name"]: (folder / e["name"]).read_bytes() for e in spec["files"]}
-                    have = client.run(_on_worker_receive, spec, blobs, workers=[m.address])[
-                        m.address
-                    ]
+                    try:
+                        sent = client.run(_on_worker_receive, spec, blobs, workers=[m.address])
+                    except Exception as exc:
+                        return (
+                            f"sending {label} to the worker at {m.address} failed "
+                            f"({type(exc).__name__}: {exc}); check its free disk space."
+                        )
+                    have = sent[m.address]
                 local_paths[(m.name, label)] = have
             return None
 
@@ -631,13 +638,22 @@ def run(
                     future, first, cfg = entry
                     m.inflight.remove(entry)
                     try:
-                        row = ProfileRow(**future.result())
-                    except Exception as exc:
+                        got = future.result()
+                        row = ProfileRow(**{k: got[k] for k in ROW_FIELDS if k in got})
+                    except (distributed.KilledWorker, CancelledError) as exc:
                         row = _placeholder(
                             cfg,
                             "lost",
                             f"machine {m.name} lost this configuration ({type(exc).__name__}: "
                             f"{exc}); the plan went on.",
+                            m.name,
+                        )
+                    except Exception as exc:  # raised on the worker, or a kit of another version
+                        row = _placeholder(
+                            cfg,
+                            "error",
+                            f"on machine {m.name}: {type(exc).__name__}: {exc}. Check that it "
+                            f"runs localml-kit {KIT_VERSION}, as this machine does.",
                             m.name,
                         )
                     row.machine, row.worker = m.name, m.address

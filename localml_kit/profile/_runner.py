@@ -599,6 +599,18 @@ def run(
     running worker is killed and the remaining configurations are marked
     ``stopped``. ``on_result(row, done, total)`` is called after each one.
 
+    ``cluster`` (a ``dask.distributed`` Client, a cluster such as
+    :func:`~localml_kit.profile.local_cluster`, or a scheduler address
+    ``"tcp://HOST:8786"``) runs the plan on the cluster's ``machines`` (``"all"``
+    or worker names) instead: one row per configuration per machine (the
+    ``machine`` column), each measured in a fresh process on that machine, routed by
+    the providers its worker advertises as Dask resources, one at a time per machine;
+    ``result.machines`` holds each machine's hardware report. A worker that dies
+    mid-configuration gives a ``lost`` row; a scheduler not reached within
+    ``connect_timeout_s`` raises :class:`~localml_kit.errors.ClusterError`;
+    ``create_envs`` creates a provider environment a worker lacks (else its row says
+    how). See :mod:`localml_kit.profile._fleet`.
+
     Example:
         >>> from localml_kit import profile
         >>> plan = profile.Plan("all-minilm-l6-v2", threads=[1], warmup=1, min_iterations=3,
