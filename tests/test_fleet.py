@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -296,3 +297,68 @@ def test_stop_ends_the_configuration_running_on_the_worker(cluster: Any, model: 
 def test_cluster_flags_need_a_cluster(model: Path, capsys: Any) -> None:
     assert main(["profile", str(model), "--machines", "a"]) == 2
     assert "--machines and --create-envs need --cluster" in capsys.readouterr().err
+
+
+def _unshare_works() -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _unshare_works(),
+    reason="needs `unshare -m` (a mount namespace) to give a worker its own view of the disk",
+)
+def test_a_worker_without_the_model_file_gets_it_once(tmp_path: Path) -> None:
+    from localml_kit import _proc
+
+    # The model lives in a folder this worker cannot see (a tmpfs mounted over it in the
+    # worker's own mount namespace), as on another machine; `dask worker` is the real command.
+    hidden = tmp_path / "client-only"
+    hidden.mkdir()
+    model = dense_model(hidden / "dense.onnx", width=16)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    script = (
+        'mount -t tmpfs none "$1" && exec "$0" -m distributed.cli.dask_worker "$2" '
+        "--name far --nthreads 1 --host 127.0.0.1 --no-dashboard --no-nanny --resources CPU=1"
+    )
+    with distributed.LocalCluster(
+        n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as scheduler:
+        worker = _proc.start(
+            [
+                "unshare",
+                "-m",
+                "sh",
+                "-c",
+                script,
+                sys.executable,
+                str(hidden),
+                scheduler.scheduler_address,
+            ],
+            what="a dask worker in its own mount namespace",
+            env=env,
+        )
+        try:
+            with distributed.Client(scheduler) as client:
+                client.wait_for_workers(1, timeout=60)
+                sees = client.run(lambda: (hidden / "dense.onnx").exists())
+            assert list(sees.values()) == [False]
+            plan = profile.Plan(model, threads=[1], batches=[1, 2], **FAST)
+            first = profile.run(plan, cluster=scheduler, progress=False)
+            sha = _fleet._model_spec(plan.models["dense.onnx"])["sha256"]
+            kept = Path(os.environ["LOCALML_HOME"]) / "fleet" / "models" / sha / "dense.onnx"
+            written = kept.stat().st_mtime_ns
+            second = profile.run(plan, cluster=scheduler, progress=False)
+        finally:
+            _proc.kill(worker)
+    for result in (first, second):
+        assert (result.table["status"] == "ok").all(), result.table[["label", "error"]]
+        assert set(result.table["model_path"]) == {str(kept)}
+    assert kept.read_bytes() == model.read_bytes()
+    # Sent once: the second run found it in the worker's cache (the file was not written again).
+    assert kept.stat().st_mtime_ns == written

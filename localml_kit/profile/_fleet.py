@@ -306,7 +306,12 @@ def _model_spec(ref: models.ModelRef) -> dict[str, Any]:
     for name, path in served_files(ref.path).items():
         files.append({"name": name, "size": path.stat().st_size, "sha256": _sha256(path)})
     main = files[0]
-    return {"path": str(ref.path), "name": ref.path.name, "sha256": main["sha256"], "files": files}
+    return {
+        "path": str(ref.path.absolute()),  # "the same path" on another machine: the absolute one
+        "name": ref.path.name,
+        "sha256": main["sha256"],
+        "files": files,
+    }
 
 
 def _cache_folder(spec: Mapping[str, Any]) -> Path:
