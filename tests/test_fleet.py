@@ -362,3 +362,46 @@ def test_a_worker_without_the_model_file_gets_it_once(tmp_path: Path) -> None:
     assert kept.read_bytes() == model.read_bytes()
     # Sent once: the second run found it in the worker's cache (the file was not written again).
     assert kept.stat().st_mtime_ns == written
+
+
+def test_a_missing_provider_environment_is_created_on_the_worker_on_demand(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.pkgindex import serve_index
+    from tests.test_samples import make_wheel
+
+    # A local package index with a stand-in for the OpenVINO recipe's packages: an
+    # `onnxruntime-openvino` whose onnxruntime offers OpenVINO (and runs nothing), and empty
+    # numpy and psutil. The recipe itself, pip and the venv are the real ones.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    fake_ort = (
+        '__version__ = "1.24.1+stand-in"\n'
+        "def get_available_providers():\n"
+        '    return ["OpenVINOExecutionProvider", "CPUExecutionProvider"]\n'
+    )
+    make_wheel(
+        wheels, "onnxruntime-openvino", "1.24.1", {"onnxruntime/__init__.py": fake_ort.encode()}
+    )
+    make_wheel(wheels, "numpy", "99.0", {"numpy/__init__.py": b""})
+    make_wheel(wheels, "psutil", "99.0", {"psutil/__init__.py": b""})
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+    with serve_index(wheels) as (url, requests):
+        monkeypatch.setenv("LOCALML_PIP_INDEX_URL", url)  # the workers inherit it
+        cluster = profile.local_cluster({"ov": {"resources": {"CPU": 1, "OPENVINO": 1}}})
+        try:
+            plan = profile.Plan(model, providers=["openvino"], threads=[1], **FAST)
+            missing = profile.run(plan, cluster=cluster, progress=False).table.iloc[0]
+            created = profile.run(plan, cluster=cluster, create_envs=True, progress=False)
+        finally:
+            cluster.close()
+    assert missing["status"] == "unavailable" and "envs create openvino" in missing["error"]
+    row = created.table.iloc[0]
+    # The worker made the environment and ran the configuration with its Python; the stand-in
+    # onnxruntime cannot make a session, and the row says so.
+    env_python = Path(os.environ["LOCALML_HOME"]) / "envs" / "openvino" / "bin" / "python"
+    assert row["environment"] == "openvino" and row["python"] == str(env_python)
+    assert row["status"] in {"error", "crashed", "load-failed"} and row["machine"] == "ov"
+    assert any("onnxruntime-openvino" in r for r in requests)
