@@ -405,3 +405,49 @@ def test_a_missing_provider_environment_is_created_on_the_worker_on_demand(
     assert row["environment"] == "openvino" and row["python"] == str(env_python)
     assert row["status"] in {"error", "crashed", "load-failed"} and row["machine"] == "ov"
     assert any("onnxruntime-openvino" in r for r in requests)
+
+
+def test_the_kits_local_cluster_dies_with_the_process_that_started_it() -> None:
+    from localml_kit import _proc
+
+    code = (
+        "import os, sys, time\n"
+        "import distributed\n"
+        "from localml_kit import profile\n"
+        "if __name__ == '__main__':\n"
+        "    cluster = profile.local_cluster(2)\n"
+        "    with distributed.Client(cluster) as client:\n"
+        "        pids = client.run(os.getpid)\n"
+        "    print(' '.join(str(p) for p in pids.values()), flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    import subprocess
+
+    parent = _proc.start(
+        [sys.executable, "-c", code],
+        what="a kernel with a cluster",
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        line = parent.stdout.readline()
+        workers = [int(p) for p in line.split()]
+        assert len(workers) == 2 and all(psutil.pid_exists(p) for p in workers)
+        os.kill(parent.pid, signal.SIGKILL)  # as a kernel killed from outside
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in workers)
+    finally:
+        _proc.kill(parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -3,7 +3,8 @@
 ``profile.local_cluster`` starts its workers with ``preload=[this module]``; Dask
 calls :func:`dask_setup` in each worker process as it starts, and the worker asks
 the kernel (Linux ``PR_SET_PDEATHSIG``) for SIGKILL when the process that started
-it goes, so a killed notebook kernel leaves no worker behind.
+it goes, so a killed notebook kernel leaves no worker behind (Dask's worker processes
+also watch their parent; this makes it the kernel's job, at once).
 """
 
 from __future__ import annotations
