@@ -122,13 +122,12 @@ def test_a_configuration_goes_only_where_its_provider_is_advertised(
     assert tasks == {("0-a", "a"), ("0-b", "b"), ("1-b", "b")}
 
 
-def _measuring_child(pid: int) -> bool:
+def _measuring_children(pid: int) -> list[int]:
     try:
-        return any(
-            "_worker.py" in " ".join(c.cmdline()) for c in psutil.Process(pid).children(True)
-        )
+        kids = psutil.Process(pid).children(recursive=True)
+        return [c.pid for c in kids if "_worker.py" in " ".join(c.cmdline())]
     except psutil.Error:
-        return False
+        return []
 
 
 def test_a_worker_killed_mid_configuration_gives_a_lost_row_and_the_rest_complete(
@@ -140,10 +139,12 @@ def test_a_worker_killed_mid_configuration_gives_a_lost_row_and_the_rest_complet
         names = {m["address"]: n for n, m in profile.machines(client).items()}
         victim = next(pid for addr, pid in pids.items() if names[addr] == "b")
         killed: list[float] = []
+        measuring: list[int] = []
 
         def kill_b_while_it_measures() -> None:
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not _measuring_child(victim):
+            while time.monotonic() < deadline and not measuring:
+                measuring.extend(_measuring_children(victim))
                 time.sleep(0.05)
             os.kill(victim, signal.SIGKILL)
             killed.append(time.time())
@@ -166,7 +167,7 @@ def test_a_worker_killed_mid_configuration_gives_a_lost_row_and_the_rest_complet
     on_b = rest[rest["machine"] == "b"]
     assert len(on_b) == 2 and lost.iloc[0]["worker"] not in set(on_b["worker"])
     # The killed worker's measuring process died with it.
-    assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == "zombie"
+    assert measuring and not any(_alive(p) for p in [victim, *measuring])
 
 
 def test_an_unreachable_cluster_is_a_clear_error_within_seconds(model: Path) -> None:
