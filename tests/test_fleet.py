@@ -66,6 +66,9 @@ def test_two_configurations_on_all_machines_give_four_rows_on_two_workers(
     assert result.summary().columns[:2].tolist() == ["label", "machine"]
     # The same path with the same bytes exists on the workers: they used it, nothing was sent.
     assert set(table["model_path"]) == {str(model)}
+    assert (
+        result.plan["cluster"].startswith("tcp://127.0.0.1:") and len(result.plan["machines"]) == 2
+    )
     again = profile.ProfileResult.from_json(result.to_json())
     assert (
         again.machines == result.machines

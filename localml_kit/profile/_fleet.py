@@ -236,6 +236,13 @@ def machines(cluster: Any, timeout_s: float = 10.0) -> dict[str, dict[str, Any]]
     """The cluster's machines now: ``{name: {"address", "resources", "threads"}}``.
 
     A machine is one Dask worker, named by its ``--name`` (else its address).
+    ``cluster`` is what :func:`localml_kit.profile.run` takes (a client, a
+    cluster, an address); the docstring of :func:`local_cluster` shows one.
+
+    Example:
+        >>> machines("tcp://127.0.0.1:9", timeout_s=1)
+        Traceback (most recent call last):
+        localml_kit.errors.ClusterError: cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 1 s ...
     """
     client, own = connect(cluster, timeout_s)
     try:
@@ -521,6 +528,7 @@ def run(
     configs = plan.configurations()
     readable = _runner.check_models(plan)
     client, own = connect(cluster, connect_timeout_s)
+    address = str(getattr(client.scheduler, "address", "") or "")
     stop_name = f"localml-stop-{uuid.uuid4().hex}"
     event = None
     records: list[ProfileRow] = []
@@ -738,7 +746,7 @@ def run(
     records.sort(key=lambda r: (r.config, order.get(r.machine, len(order))))
     return ProfileResult(
         table=frame(records),
-        plan={**plan.to_dict(), "cluster": _address(cluster) or "", "machines": chosen},
+        plan={**plan.to_dict(), "cluster": address, "machines": chosen},
         machine=_runner._machine(),
         machines=reports,
     )
