@@ -455,3 +455,62 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def test_a_machine_that_does_not_come_back_gives_lost_rows_for_the_rest(
+    model: Path,
+) -> None:
+    from localml_kit import _proc
+
+    # A plain `dask worker --no-nanny`: nothing restarts it once it is killed.
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    with distributed.LocalCluster(
+        n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as scheduler:
+        worker = _proc.start(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_worker",
+                scheduler.scheduler_address,
+                "--name",
+                "once",
+                "--nthreads",
+                "1",
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+                "--no-nanny",
+            ],
+            what="a dask worker",
+            env=env,
+        )
+        try:
+            with distributed.Client(scheduler) as client:
+                client.wait_for_workers(1, timeout=60)
+            killer = threading.Thread(
+                target=lambda: (
+                    _wait_for(lambda: bool(_measuring_children(worker.pid))),
+                    os.kill(worker.pid, signal.SIGKILL),
+                )
+            )
+            killer.start()
+            plan = profile.Plan(
+                model, threads=[1], batches=[1, 2, 4], **{**FAST, "min_seconds": 2.0}
+            )
+            started = time.monotonic()
+            result = _fleet.run(plan, scheduler, progress=False, rejoin_s=2.0)
+            killer.join()
+        finally:
+            _proc.kill(worker)
+    table = result.table
+    assert table["status"].tolist() == ["lost", "lost", "lost"]
+    assert "during this configuration" in table.iloc[0]["error"]
+    assert all("did not come back within 2 s" in e for e in table["error"].iloc[1:])
+    assert time.monotonic() - started < 30
+
+
+def _wait_for(condition: Any, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.05)
