@@ -76,10 +76,16 @@ def test_two_configurations_on_all_machines_give_four_rows_on_two_workers(
     )
 
 
-def test_no_two_configurations_overlap_on_one_worker(cluster: Any, model: Path) -> None:
-    # Each worker has two Dask threads, so only the kit keeps its configurations apart.
+def test_no_two_configurations_overlap_on_one_worker(model: Path) -> None:
+    # Each worker has two Dask threads and gets two configurations at once: on b the scheduler
+    # keeps them apart (b advertises CPU=1), on a (which advertises nothing) only the worker's lock.
+    workers = {"a": {"resources": {}, "threads": 2}, "b": {"resources": {"CPU": 1}, "threads": 2}}
     plan = profile.Plan(model, threads=[1], batches=[1, 2, 4, 8], **{**FAST, "min_seconds": 0.3})
-    result = profile.run(plan, cluster=cluster, progress=False)
+    cluster = profile.local_cluster(workers)
+    try:
+        result = profile.run(plan, cluster=cluster, progress=False)
+    finally:
+        cluster.close()
     table = result.table
     assert len(table) == 8 and (table["status"] == "ok").all()
     for _machine, rows in table.groupby("machine"):
