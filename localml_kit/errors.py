@@ -20,6 +20,7 @@ __all__ = [
     "ChecksumError",
     "ChildProcessFailedError",
     "ChildTimeoutError",
+    "ClusterError",
     "ConfigError",
     "ConversionError",
     "DownloadError",
@@ -180,6 +181,10 @@ class ChildProcessFailedError(LocalMLError, RuntimeError):
 
 class ChildTimeoutError(LocalMLError, TimeoutError):
     """A child process the kit started ran past its time limit and was killed."""
+
+
+class ClusterError(LocalMLError, ConnectionError):
+    """A Dask cluster that cannot be reached, or that has no worker to run on."""
 
 
 class ServiceError(LocalMLError, ConnectionError):

@@ -104,6 +104,13 @@ CASES: list[tuple[str, list[str], str]] = [
     ("profile-opt", ["profile", "{model}", "--opt", "turbo"], "optimization levels"),
     ("profile-timeout", ["profile", "{model}", "--timeout", "-1"], "--timeout"),
     ("profile-max-memory", ["profile", "{model}", "--max-memory", "0"], "--max-memory"),
+    (
+        "profile-cluster-unreachable",
+        ["profile", "{model}", "--cluster", "tcp://127.0.0.1:9", "--connect-timeout", "1"],
+        "cannot reach the Dask scheduler",
+    ),
+    ("profile-cluster-address", ["profile", "{model}", "--cluster", "tcp://nowhere"], "--cluster"),
+    ("profile-machines-alone", ["profile", "{model}", "--machines", "a"], "need --cluster"),
     ("compare-gguf", ["compare", "{gguf}", "{model}"], "GGUF"),
     (
         "compare-batch-huge",

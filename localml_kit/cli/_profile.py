@@ -76,12 +76,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     prof.add_argument(
         "--strict", action="store_true", help="fail rather than run nodes on the CPU provider"
     )
+    prof.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default=None,
+        help="run on the machines of a Dask cluster: its scheduler, e.g. tcp://HOST:8786",
+    )
+    prof.add_argument(
+        "--machines",
+        type=str_list,
+        default=["all"],
+        help="with --cluster: all (default), or worker names, e.g. laptop,desktop",
+    )
+    prof.add_argument(
+        "--create-envs",
+        action="store_true",
+        help="with --cluster: create a missing provider environment on a worker when needed",
+    )
+    prof.add_argument(
+        "--connect-timeout",
+        type=seconds,
+        default=10.0,
+        help="with --cluster: seconds to reach the scheduler (default 10)",
+    )
     prof.add_argument("--json", metavar="OUT", default=None, help="save the full result as JSON")
     prof.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from localml_kit import profile
+    from localml_kit import errors, profile
 
     out = check_writable(args.json, "--json")
     plan = profile.Plan(
@@ -104,9 +127,26 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         max_memory_mb=args.max_memory,
     )
-    result = profile.run(plan, progress=not args.quiet)
+    if args.cluster is None and (args.machines != ["all"] or args.create_envs):
+        raise errors.ConfigError("--machines and --create-envs need --cluster tcp://HOST:PORT.")
+    result = profile.run(
+        plan,
+        progress=not args.quiet,
+        cluster=args.cluster,
+        machines="all" if args.machines == ["all"] else args.machines,
+        create_envs=args.create_envs,
+        connect_timeout_s=args.connect_timeout,
+    )
     table = result.table
-    print(table[COLUMNS].to_string(index=False, float_format=lambda v: f"{v:,.3f}", na_rep="-"))
+    columns = [COLUMNS[0], "machine", *COLUMNS[1:]] if result.on_cluster else COLUMNS
+    for name, machine in result.machines.items():
+        gpus = ", ".join(machine.get("gpus") or []) or "no GPU"
+        print(
+            f"machine {name} ({machine.get('address', '')}): {machine.get('cpu', '?')}, "
+            f"{machine.get('physical_cores', '?')} cores, {machine.get('ram_gb', '?')} GB, "
+            f"{gpus}; providers {', '.join(machine.get('providers') or [])}"
+        )
+    print(table[columns].to_string(index=False, float_format=lambda v: f"{v:,.3f}", na_rep="-"))
     rows: list[dict] = table.to_dict("records")
     for model, dims in dict(zip(table["model"], table["dims"], strict=True)).items():
         if dims:
@@ -118,7 +158,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"WARNING {row['label']}: {safe(row['fallback'])}")
         if row["status"] != "ok":
             package = f" [package: {row['package']}]" if row["package"] else ""
-            print(f"{str(row['status']).upper()} {row['label']}: {safe(row['error'])}{package}")
+            where = f" on {row['machine']}" if row["machine"] else ""
+            print(
+                f"{str(row['status']).upper()} {row['label']}{where}: {safe(row['error'])}{package}"
+            )
     for row in rows:
         ops: list[dict] = row["top_operators"] if isinstance(row["top_operators"], list) else []
         shares = ", ".join(f"{o['op']} {o['share']:.0%}" for o in ops[:4])

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from localml_kit import envs, hardware
+from localml_kit.profile._fleet import local_cluster, machines, resource_name, worker_resources
 from localml_kit.profile._inputs import InputSpec
 from localml_kit.profile._inputs import check as _check
 from localml_kit.profile._inputs import read_specs as _read_specs
@@ -68,16 +69,20 @@ __all__ = [
     "kernel_events",
     "known_providers",
     "load_trace",
+    "local_cluster",
+    "machines",
     "make_inputs",
     "model_choices",
     "node_providers",
     "operator_times",
     "providers_table",
     "resolve_provider",
+    "resource_name",
     "run",
     "session_memory",
     "short_name",
     "summarise_error",
+    "worker_resources",
 ]
 
 

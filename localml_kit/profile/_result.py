@@ -92,6 +92,12 @@ class ProfileRow:
     model_path: str | None = None
     provider_options: dict[str, str] | None = None
     latencies_ms: list[float] | None = field(default=None, metadata=_WORKER)
+    # Where it ran: the cluster machine (a Dask worker's name; empty for this machine), the
+    # worker's address, and when the measuring process started and ended (seconds since the epoch).
+    machine: str = ""
+    worker: str = ""
+    started_at: float | None = field(default=None, metadata=_WORKER)
+    ended_at: float | None = field(default=None, metadata=_WORKER)
 
     def to_dict(self) -> dict[str, Any]:
         """The row as a plain dict, in column order (values are not copied).
@@ -192,6 +198,14 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _with_machine(rows: pd.DataFrame) -> list[str]:
+    """Row labels, with `` @ machine`` added on a cluster run (one configuration, many machines)."""
+    return [
+        f"{lab} @ {m}" if m else str(lab)
+        for lab, m in zip(rows["label"], rows["machine"], strict=True)
+    ]
+
+
 def _pyplot():  # -> matplotlib.pyplot
     try:
         import matplotlib.pyplot as plt
@@ -227,6 +241,8 @@ class ProfileResult:
     table: pd.DataFrame
     plan: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
+    # A cluster run: each machine's hardware report, by machine name (see profile.run(cluster=)).
+    machines: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         counts = self.table["status"].value_counts()
@@ -240,13 +256,27 @@ class ProfileResult:
         return self.table[self.table["status"] == "ok"]
 
     def summary(self) -> pd.DataFrame:
-        """The columns most people read first: latency percentiles, throughput, load, memory."""
-        return self.table[list(SUMMARY)].copy()
+        """The columns most people read first: latency percentiles, throughput, load, memory.
+
+        A run on a cluster (``run(plan, cluster=...)``) adds the ``machine`` column after the label.
+        """
+        columns = list(SUMMARY)
+        if self.on_cluster:
+            columns.insert(1, "machine")
+        return self.table[columns].copy()
+
+    @property
+    def on_cluster(self) -> bool:
+        """True when the rows were measured on cluster machines (the ``machine`` column is set)."""
+        return bool((self.table["machine"] != "").any())
 
     def problems(self) -> pd.DataFrame:
         """Rows that were not measured, or that ran nodes off the requested provider."""
         bad = (self.table["status"] != "ok") | (self.table["fallback"] != "")
-        return self.table.loc[bad, ["label", "status", "error", "package", "fallback"]]
+        columns = ["label", "status", "error", "package", "fallback"]
+        if self.on_cluster:
+            columns.insert(1, "machine")
+        return self.table.loc[bad, columns]
 
     def operators(self) -> pd.DataFrame:
         """Per-operator time shares, long form: label, op, provider, ms_per_run, share."""
@@ -283,6 +313,7 @@ class ProfileResult:
             "version": 1,
             "plan": _json_safe(self.plan),
             "machine": _json_safe(self.machine),
+            "machines": _json_safe(self.machines),
             "rows": _json_safe(records),
         }
         text = json.dumps(data, indent=1)
@@ -325,6 +356,7 @@ class ProfileResult:
             table=frame(data["rows"]),
             plan=data.get("plan") or {},
             machine=data.get("machine") or {},
+            machines=data.get("machines") or {},
         )
 
     # --- display -----------------------------------------------------------------------
@@ -334,7 +366,9 @@ class ProfileResult:
         problems = self.problems()
         if len(problems):
             items = "".join(
-                f"<li><b>{html.escape(str(r['label']))}</b>: {html.escape(str(r['status']))} "
+                f"<li><b>{html.escape(str(r['label']))}</b>"
+                + (f" on {html.escape(str(r['machine']))}" if r.get("machine") else "")
+                + f": {html.escape(str(r['status']))} "
                 f"{html.escape(str(r['fallback'] or r['error']))}</li>"
                 for r in problems.to_dict("records")
             )
@@ -343,8 +377,10 @@ class ProfileResult:
         return f"{warn}{styled}"
 
     # --- plots -------------------------------------------------------------------------
-    def plot_latency(self, ax: Any = None) -> Any:
+    def plot_latency(self, ax: Any = None, machine: str | None = None) -> Any:
         """Latency distribution per configuration (box: p25-p75, whiskers p1-p99; dots: p50, p90).
+
+        ``machine`` keeps the rows of one cluster machine (see :meth:`plot_machines`).
 
         Example:
             >>> from localml_kit import profile
@@ -357,13 +393,14 @@ class ProfileResult:
             >>> plt.close(ax.figure)
         """
         plt = _pyplot()
-        ok = self.ok
+        ok = self.ok if machine is None else self.ok[self.ok["machine"] == machine]
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 0.45 * max(len(ok), 2) + 1.2))
         data = [np.asarray(v, dtype=float) for v in ok["latencies_ms"]]
         if data:
             ax.boxplot(data, whis=(1, 99), showfliers=False, widths=0.6, **_horizontal())
-            ax.set_yticks(range(1, len(data) + 1), [_plot.label(v) for v in ok["label"]])
+            names = ok["label"] if machine is not None else _with_machine(ok)
+            ax.set_yticks(range(1, len(data) + 1), [_plot.label(v) for v in names])
             ax.scatter(
                 ok["p50_ms"], range(1, len(data) + 1), marker="|", s=200, label="p50", zorder=3
             )
@@ -375,8 +412,34 @@ class ProfileResult:
             # Beside the axes, never over a whisker.
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
         ax.set_xlabel("latency per run (ms)")
-        ax.set_title("Latency distribution")
+        ax.set_title("Latency distribution" if machine is None else f"Latency on {machine}")
         return ax
+
+    def plot_machines(self, fig: Any = None) -> Any:
+        """One latency plot per cluster machine, stacked, on one shared time axis; the figure.
+
+        A run without a cluster has one machine, this one.
+
+        Example:
+            >>> from localml_kit import profile
+            >>> plan = profile.Plan("digits-mlp", threads=[1], warmup=1, min_iterations=5, min_seconds=0)
+            >>> fig = profile.run(plan, progress=False).plot_machines()
+            >>> [ax.get_title() for ax in fig.axes]
+            ['Latency distribution']
+            >>> import matplotlib.pyplot as plt
+            >>> plt.close(fig)
+        """
+        plt = _pyplot()
+        names = list(dict.fromkeys(self.table["machine"])) or [""]
+        rows = max(len(self.ok), 2) / len(names)
+        if fig is None:
+            fig = plt.figure(figsize=(8, len(names) * (0.45 * rows + 1.2)))
+        axes = fig.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, name in zip(axes, names, strict=True):
+            self.plot_latency(ax=ax, machine=name if name else None)
+            if ax is not axes[-1]:
+                ax.set_xlabel("")
+        return fig
 
     def plot_operators(self, ax: Any = None, top: int = 8) -> Any:
         """Share of kernel time per operator type, one stacked bar per configuration.
@@ -427,7 +490,7 @@ class ProfileResult:
             >>> plt.close(ax.figure)
         """
         plt = _pyplot()
-        ok = self.ok.set_index("label")
+        ok = self.ok.set_axis(pd.Index(_with_machine(self.ok), name="label"))
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 0.45 * max(len(ok), 2) + 1.2))
         cols = {"session_mb": "session", "load_peak_mb": "load peak", "run_peak_mb": "run peak"}

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -303,20 +303,21 @@ def _run_worker(
         tail = _tail(stderr)
         return {"status": "crashed", "error": why + (f": {tail}" if tail else ""), "wall_s": wall}
     result["wall_s"] = wall
+    result["started_at"], result["ended_at"] = started, started + wall
     if "worker_started_at" in result and "imported_at" in result:
         result["startup_s"] = float(result["imported_at"]) - started
     return result
 
 
 def _engine_job(
-    cfg: Configuration, plan: Plan, npz: Path, work: Path, stop: StopFlag | None
+    cfg: Configuration, ref: models.ModelRef, npz: Path, work: Path, stop: StopFlag | None
 ) -> dict[str, Any]:
     """Measure a configuration on an engine (tract, onnxruntime-web) through its driver."""
     status = engines.status(cfg.provider)
     if not status.available:
         return {"status": "unavailable", "error": f"the {status.short} engine: {status.reason}"}
     spec = engines.job(
-        plan.models[cfg.model],
+        ref,
         cfg.provider,
         threads=cfg.threads,
         options=cfg.provider_options,
@@ -331,6 +332,36 @@ def _engine_job(
         trace_prefix=str(work / f"c{cfg.index}-trace"),
     )
     job["model"] = cfg.model_path
+    return _run_worker(cfg, job, work, stop)
+
+
+def measure(
+    cfg: Configuration,
+    ref: models.ModelRef,
+    npz: Path,
+    work: Path,
+    stop: StopFlag | None,
+    probes: dict[str, tuple[str, tuple[str, ...]] | str],
+) -> dict[str, Any]:
+    """Measure one configuration in a fresh worker process (or say why it cannot run here)."""
+    if providers.is_engine(cfg.provider):
+        return _engine_job(cfg, ref, npz, work, stop)
+    probe = _available(cfg.python, probes)
+    if isinstance(probe, str) or cfg.provider not in probe[1]:
+        res: dict[str, Any] = {"status": "unavailable", "error": _unavailable_reason(cfg, probe)}
+        if not isinstance(probe, str):
+            res["onnxruntime"] = probe[0]
+        return res
+    job = _job(
+        cfg,
+        model=cfg.model_path,
+        inputs=str(npz),
+        output=str(work / f"c{cfg.index}.result.json"),
+        trace_prefix=str(work / f"c{cfg.index}-trace"),
+        extra_providers=(
+            ["CUDAExecutionProvider"] if cfg.provider == "TensorrtExecutionProvider" else []
+        ),
+    )
     return _run_worker(cfg, job, work, stop)
 
 
@@ -503,38 +534,9 @@ def session_memory(
     return pd.DataFrame(res["steps"], columns=["step", "sessions", "rss_mb"])
 
 
-def run(
-    plan: Plan,
-    *,
-    progress: bool = True,
-    stop: StopFlag | None = None,
-    on_result: Callable[[dict[str, Any], int, int], None] | None = None,
-) -> ProfileResult:
-    """Measure every configuration of ``plan``, each in a fresh process; one row per configuration.
-
-    Inputs are made (or checked) for every model and batch size before
-    anything runs, so bad inputs and missing dims fail at once. Then each
-    configuration runs in its own worker process with a timeout: a crash, a
-    hang or a load failure becomes a row with the error, and the plan goes on.
-    A provider that is not available gives an ``unavailable`` row naming the
-    package that brings it; nothing silently runs on the CPU instead.
-
-    ``stop`` is anything with ``is_set()`` (a ``threading.Event``): the
-    running worker is killed and the remaining configurations are marked
-    ``stopped``. ``on_result(row, done, total)`` is called after each one.
-
-    Example:
-        >>> from localml_kit import profile
-        >>> plan = profile.Plan("all-minilm-l6-v2", threads=[1], warmup=1, min_iterations=3,
-        ...                     min_seconds=0)
-        >>> result = profile.run(plan, progress=False)
-        >>> row = result.table.iloc[0]
-        >>> row["status"], row["provider"], row["fallback"]
-        ('ok', 'CPUExecutionProvider', '')
-        >>> bool(row["p50_ms"] > 0 and row["load_s"] > 0)
-        True
-    """
-    configs = plan.configurations()
+def check_models(plan: Plan) -> dict[str, bool]:
+    """Refuse models the profiler cannot take; ``{label: readable}`` (an unreadable ONNX file
+    still runs, so that its row carries ONNX Runtime's own message)."""
     readable: dict[str, bool] = {}
     for label, ref in plan.models.items():
         ref.require_onnx("profile")
@@ -550,23 +552,96 @@ def run(
             readable[label] = True
         except errors.ModelFormatError:
             readable[label] = False  # the worker will report ONNX Runtime's own message
+    return readable
+
+
+def write_feeds(
+    plan: Plan, configs: list[Configuration], readable: Mapping[str, bool], work: Path
+) -> dict[tuple[str, int | None], tuple[Path, Feeds | None]]:
+    """The inputs of every (model, batch), made once and saved as ``.npz`` files in ``work``."""
+    feeds_files: dict[tuple[str, int | None], tuple[Path, Feeds | None]] = {}
+    for cfg in configs:
+        key = (cfg.model, cfg.batch)
+        if key in feeds_files:
+            continue
+        npz = work / f"inputs-{len(feeds_files)}.npz"
+        if not readable[cfg.model]:
+            np.savez(npz)
+            feeds_files[key] = (npz, None)
+            continue
+        feeds = make_feeds(plan.models[cfg.model], plan, cfg.batch)
+        np.savez(npz, **feeds.arrays)  # type: ignore[arg-type]
+        feeds_files[key] = (npz, feeds)
+    return feeds_files
+
+
+def run(
+    plan: Plan,
+    *,
+    progress: bool = True,
+    stop: StopFlag | None = None,
+    on_result: Callable[[dict[str, Any], int, int], None] | None = None,
+    cluster: Any = None,
+    machines: str | Sequence[str] = "all",
+    create_envs: bool = False,
+    connect_timeout_s: float = 10.0,
+) -> ProfileResult:
+    """Measure every configuration of ``plan``, each in a fresh process; one row per configuration.
+
+    Inputs are made (or checked) for every model and batch size before
+    anything runs, so bad inputs and missing dims fail at once. Then each
+    configuration runs in its own worker process with a timeout: a crash, a
+    hang or a load failure becomes a row with the error, and the plan goes on.
+    A provider that is not available gives an ``unavailable`` row naming the
+    package that brings it; nothing silently runs on the CPU instead.
+
+    ``stop`` is anything with ``is_set()`` (a ``threading.Event``): the
+    running worker is killed and the remaining configurations are marked
+    ``stopped``. ``on_result(row, done, total)`` is called after each one.
+
+    ``cluster`` (a ``dask.distributed`` Client, a cluster such as
+    :func:`~localml_kit.profile.local_cluster`, or a scheduler address
+    ``"tcp://HOST:8786"``) runs the plan on the cluster's ``machines`` (``"all"``
+    or worker names) instead: one row per configuration per machine (the
+    ``machine`` column), each measured in a fresh process on that machine, routed by
+    the providers its worker advertises as Dask resources, one at a time per machine;
+    ``result.machines`` holds each machine's hardware report. A worker that dies
+    mid-configuration gives a ``lost`` row; a scheduler not reached within
+    ``connect_timeout_s`` raises :class:`~localml_kit.errors.ClusterError`;
+    ``create_envs`` creates a provider environment a worker lacks (else its row says
+    how). See :mod:`localml_kit.profile._fleet`.
+
+    Example:
+        >>> from localml_kit import profile
+        >>> plan = profile.Plan("all-minilm-l6-v2", threads=[1], warmup=1, min_iterations=3,
+        ...                     min_seconds=0)
+        >>> result = profile.run(plan, progress=False)
+        >>> row = result.table.iloc[0]
+        >>> row["status"], row["provider"], row["fallback"]
+        ('ok', 'CPUExecutionProvider', '')
+        >>> bool(row["p50_ms"] > 0 and row["load_s"] > 0)
+        True
+    """
+    if cluster is not None:
+        from localml_kit.profile import _fleet
+
+        return _fleet.run(
+            plan,
+            cluster,
+            machines=machines,
+            progress=progress,
+            stop=stop,
+            on_result=on_result,
+            create_envs=create_envs,
+            connect_timeout_s=connect_timeout_s,
+        )
+    configs = plan.configurations()
+    readable = check_models(plan)
     probes: dict[str, tuple[str, tuple[str, ...]] | str] = {}
     records: list[ProfileRow] = []
     with tempfile.TemporaryDirectory(prefix="localml-profile-") as tmp:
         work = Path(tmp)
-        feeds_files: dict[tuple[str, int | None], tuple[Path, Feeds | None]] = {}
-        for cfg in configs:
-            key = (cfg.model, cfg.batch)
-            if key in feeds_files:
-                continue
-            npz = work / f"inputs-{len(feeds_files)}.npz"
-            if not readable[cfg.model]:
-                np.savez(npz)
-                feeds_files[key] = (npz, None)
-                continue
-            feeds = make_feeds(plan.models[cfg.model], plan, cfg.batch)
-            np.savez(npz, **feeds.arrays)  # type: ignore[arg-type]
-            feeds_files[key] = (npz, feeds)
+        feeds_files = write_feeds(plan, configs, readable, work)
 
         bar = tqdm(total=len(configs), desc="profile", unit="config", disable=not progress)
         stopped = False
@@ -579,30 +654,10 @@ def run(
                 if stopped or (stop is not None and stop.is_set()):
                     stopped = True
                     res: dict[str, Any] = {"status": "stopped", "error": "stopped before it ran"}
-                elif providers.is_engine(cfg.provider):
-                    res = _engine_job(cfg, plan, npz, work, stop)
                 else:
-                    probe = _available(cfg.python, probes)
-                    if isinstance(probe, str) or cfg.provider not in probe[1]:
-                        res = {"status": "unavailable", "error": _unavailable_reason(cfg, probe)}
-                        if not isinstance(probe, str):
-                            res["onnxruntime"] = probe[0]
-                    else:
-                        job = _job(
-                            cfg,
-                            model=cfg.model_path,
-                            inputs=str(npz),
-                            output=str(work / f"c{cfg.index}.result.json"),
-                            trace_prefix=str(work / f"c{cfg.index}-trace"),
-                            extra_providers=(
-                                ["CUDAExecutionProvider"]
-                                if cfg.provider == "TensorrtExecutionProvider"
-                                else []
-                            ),
-                        )
-                        res = _run_worker(cfg, job, work, stop)
-                        if res.get("status") == "stopped":
-                            stopped = True
+                    res = measure(cfg, plan.models[cfg.model], npz, work, stop, probes)
+                    if res.get("status") == "stopped":
+                        stopped = True
                 row = _row(cfg, res, made)
                 records.append(row)
                 bar.update(1)

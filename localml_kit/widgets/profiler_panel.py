@@ -18,7 +18,7 @@ from localml_kit.widgets._util import Background, Fallback, dims_text, show_erro
 
 __all__ = ["ProfilerPanel"]
 
-PLOTS = ("Latency", "Operators", "Memory")
+PLOTS = ("Latency", "Operators", "Memory", "Machines")
 # The providers offered as checkboxes; the rest of ONNX Runtime's list stays in the core.
 PANEL_PROVIDERS = (
     "CPUExecutionProvider",
@@ -32,12 +32,15 @@ PANEL_PROVIDERS = (
 
 def _png(result: ProfileResult, which: str) -> bytes:
     fig = Figure(figsize=(8, 0.4 * max(len(result.table), 2) + 1.6), dpi=90)
-    ax = fig.subplots()
-    {
-        "Latency": result.plot_latency,
-        "Operators": result.plot_operators,
-        "Memory": result.plot_memory,
-    }[which](ax=ax)
+    if which == "Machines":  # one latency plot per cluster machine
+        result.plot_machines(fig=fig)
+    else:
+        plot: Any = {
+            "Latency": result.plot_latency,
+            "Operators": result.plot_operators,
+            "Memory": result.plot_memory,
+        }[which]
+        plot(ax=fig.subplots())
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     return buf.getvalue()
@@ -64,7 +67,10 @@ class ProfilerPanel(Fallback, widgets.VBox):
     Stop works while it runs. Unavailable providers are marked on their
     checkbox; ticking one anyway gives an ``unavailable`` row saying why.
     Extra :class:`~localml_kit.profile.Plan` options (``dims``,
-    ``optimizations``, ``warmup``...) pass through ``plan_options``.
+    ``optimizations``, ``warmup``...) pass through ``plan_options``. The Cluster
+    field (``cluster=``) takes a Dask scheduler's address, ``tcp://HOST:8786``: the
+    plan then runs on the Machines named (``all``, or worker names ``a,b``), one row
+    per configuration per machine, and the Machines tab plots each machine.
 
     Example:
         >>> from localml_kit.widgets import ProfilerPanel
@@ -88,6 +94,7 @@ class ProfilerPanel(Fallback, widgets.VBox):
         batches: Sequence[int] = (1,),
         min_seconds: float = 1.0,
         min_iterations: int = 20,
+        cluster: str | None = None,
         **plan_options: Any,
     ) -> None:
         self.result: ProfileResult | None = None
@@ -143,6 +150,18 @@ class ProfilerPanel(Fallback, widgets.VBox):
             description="Seconds",
             layout=widgets.Layout(width="180px"),
         )
+        self.cluster = widgets.Text(
+            value=cluster or "",
+            placeholder="empty: this machine; or a Dask scheduler, tcp://HOST:8786",
+            description="Cluster",
+            layout=widgets.Layout(width="420px"),
+        )
+        self.machines = widgets.Text(
+            value="all",
+            placeholder="all, or worker names: a,b",
+            description="Machines",
+            layout=widgets.Layout(width="260px"),
+        )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="0/0")
@@ -163,6 +182,7 @@ class ProfilerPanel(Fallback, widgets.VBox):
                     layout=widgets.Layout(flex_flow="row wrap", grid_gap="4px 16px"),
                 ),
                 widgets.HBox([self.threads, self.batches, self.min_seconds]),
+                widgets.HBox([self.cluster, self.machines]),
                 widgets.HBox([self.run_button, self.stop_button, self.progress]),
                 self.status,
                 self.table,
@@ -214,7 +234,10 @@ class ProfilerPanel(Fallback, widgets.VBox):
 
     def _on_row(self, row: dict[str, Any], done: int, total: int) -> None:
         self.progress.value, self.progress.description = done, f"{done}/{total}"
-        self.status.value = f"<p>{html.escape(row['label'])}: {html.escape(row['status'])}</p>"
+        where = f" on {row['machine']}" if row.get("machine") else ""
+        self.status.value = (
+            f"<p>{html.escape(row['label'] + where)}: {html.escape(row['status'])}</p>"
+        )
 
     def _fail(self, exc: BaseException) -> None:
         self.error = str(exc)
@@ -226,15 +249,21 @@ class ProfilerPanel(Fallback, widgets.VBox):
         if self.result is None:
             return "not run yet"
         return "; ".join(
-            f"{row.label}: {row.status}"
+            f"{row.label}{' on ' + str(row.machine) if row.machine else ''}: {row.status}"
             + (f", p50 {row.p50_ms:.2f} ms" if row.status == "ok" else "")
             for row in self.result.table.itertuples()
         )
 
     def _work(self, plan: Plan) -> None:
         try:
+            where = self.cluster.value.strip()
             result = profile.run(
-                plan, progress=False, stop=self._task.stop_event, on_result=self._on_row
+                plan,
+                progress=False,
+                stop=self._task.stop_event,
+                on_result=self._on_row,
+                cluster=where or None,
+                machines=self.machines.value.strip() or "all",
             )
         except errors.LocalMLError as exc:
             self._fail(exc)
