@@ -304,13 +304,22 @@ def onnx_view(model: onnx.ModelProto, *, label: str = "") -> dict[str, Any]:
     }
 
 
+def _layer_order(info: Any) -> tuple[int, int, str]:
+    """Embeddings first, then the blocks by number (files list blk.10 before blk.2), then the head."""
+    match = re.match(r"^[^.]+\.(\d+)\.", info.name)
+    if match:
+        return (1, int(match.group(1)), "")
+    return (0 if "embd" in info.name or "embed" in info.name else 2, 0, "")
+
+
 def gguf_view(path: Path, *, label: str = "") -> dict[str, Any]:
-    """The drawable layers of a GGUF file: each tensor a node (its type as the operator), in order."""
+    """The drawable layers of a GGUF file: each tensor a node (its type as the operator), layer by
+    layer (the file's order within a layer), in a chain."""
     fields = _gguf.summary_fields(path)
     tensors = _Tensors()
     nodes: list[dict[str, Any]] = []
     edges: list[list[Any]] = []
-    for index, info in enumerate(fields["tensors"]):
+    for index, info in enumerate(sorted(fields["tensors"], key=_layer_order)):
         t = tensors.add(
             info.name,
             dtype=info.dtype,
