@@ -50,8 +50,7 @@ def test_the_wheel_carries_the_graph_widget_bundle(tmp_path) -> None:
     bundle = REPO / "localml_kit" / "widgets" / "static" / "graph_view.js"
     assert bundle.is_file(), "the graph widget is not built: run `make setup`"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q"]
-        + ["-w", str(tmp_path), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
         check=True,
         timeout=600,
         capture_output=True,

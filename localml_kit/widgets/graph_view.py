@@ -62,7 +62,9 @@ class GraphView(anywidget.AnyWidget):
         'demo'
     """
 
-    _esm = traitlets.Any().tag(sync=True)  # set per instance: a missing bundle is a clear error
+    # anywidget reads the file when the class is made (its ESM is sent as text); a missing
+    # bundle leaves the Path here, and __init__ says how to build it.
+    _esm = BUNDLE
     graph = traitlets.Dict().tag(sync=True)
     overlays: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     overlay = traitlets.Unicode("").tag(sync=True)
@@ -75,7 +77,13 @@ class GraphView(anywidget.AnyWidget):
         height: int = 600,
         **kwargs: Any,
     ) -> None:
-        super().__init__(_esm=bundle_path(), height=height, **kwargs)
+        bundle_path()
+        if isinstance(GraphView.__dict__["_esm"], Path):  # anywidget found no file at import
+            raise errors.OptionalDependencyError(
+                f"the graph widget's JavaScript ({BUNDLE}) was built after this kernel imported "
+                "localml_kit.widgets.graph_view: restart the kernel to load it."
+            )
+        super().__init__(height=height, **kwargs)
         self.label = ""
         if model is not None:
             self.load(model)

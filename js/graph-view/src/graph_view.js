@@ -48,7 +48,7 @@ const CSS = `
   margin-right: 4px; vertical-align: middle; }
 .lmk-graph .lmk-tip { position: absolute; pointer-events: none; background: #333; color: #fff;
   padding: 3px 6px; border-radius: 3px; font-size: 11px; max-width: 420px; display: none;
-  white-space: pre-wrap; word-break: break-all; z-index: 5; }
+  white-space: pre-wrap; overflow-wrap: anywhere; z-index: 5; }
 .lmk-graph .lmk-note { color: #a33; }
 `;
 
@@ -246,10 +246,21 @@ function render({ model, el }) {
       boxes.set(id, { id, kind: "op", node: n, label: n.op, sub, members: [n] });
     }
     if (!isGguf) {
+      // A graph input read only inside one collapsed layer (a layer's KV cache, say), or an
+      // output made there, folds into that layer's box.
+      const readers = new Map();
+      for (const n of nodes) {
+        if (n.graph !== 0) continue;
+        for (const t of n.inputs) if (t >= 0) (readers.get(t) || readers.set(t, new Set()).get(t)).add(boxOf(n));
+      }
+      const folded = (ids) => ids.size === 1 && [...ids][0] !== null && [...ids][0].startsWith("g");
       for (const t of data.graphs[0].inputs) {
+        if (folded(readers.get(t) || new Set())) continue;
         boxes.set(`i${t}`, { id: `i${t}`, kind: "input", tensor: t, label: "input", sub: shortName(data.tensors[t].name, 28), members: [] });
       }
       for (const t of data.graphs[0].outputs) {
+        const p = producer.get(t);
+        if (p !== undefined && folded(new Set([boxOf(nodes[p])]))) continue;
         boxes.set(`o${t}`, { id: `o${t}`, kind: "output", tensor: t, label: "output", sub: shortName(data.tensors[t].name, 28), members: [] });
       }
     }
@@ -299,7 +310,8 @@ function render({ model, el }) {
       }
       for (const t of data.graphs[0].outputs) {
         const p = producer.get(t);
-        if (p !== undefined) g.setEdge(boxOf(nodes[p]), `o${t}`, {});
+        const from = p === undefined ? null : boxOf(nodes[p]);
+        if (from !== null && boxes.has(`o${t}`)) g.setEdge(from, `o${t}`, {});
       }
     }
     dagre.layout(g);
@@ -651,9 +663,11 @@ function render({ model, el }) {
     if (o && box.kind === "op" && o.details && o.details[box.node.name]) lines.push(o.details[box.node.name]);
     tip.textContent = lines.join("\n");
     const r = canvas.getBoundingClientRect();
-    tip.style.left = `${ev.clientX - r.left + 14}px`;
-    tip.style.top = `${ev.clientY - r.top + 14}px`;
     tip.style.display = "block";
+    const x = ev.clientX - r.left;
+    const left = x + 14 + tip.offsetWidth > r.width ? Math.max(0, x - 14 - tip.offsetWidth) : x + 14;
+    tip.style.left = `${left}px`;
+    tip.style.top = `${ev.clientY - r.top + 14}px`;
   });
   root.addEventListener("mouseleave", () => {
     tip.style.display = "none";
