@@ -351,3 +351,79 @@ def test_the_bundle_is_built_and_a_missing_one_says_what_to_do(
     monkeypatch.setattr(graph_view, "BUNDLE", tmp_path / "missing.js")
     with pytest.raises(errors.OptionalDependencyError, match="make setup"):
         graph_view.GraphView()
+
+
+PAGE = """<!doctype html><html><body><div id="w"></div>
+<script type="application/json" id="state">STATE</script>
+<script type="module">
+const state = JSON.parse(document.getElementById("state").textContent);
+const handlers = {};
+const model = {
+  get: (k) => state[k],
+  set: (k, v) => { state[k] = v; (handlers["change:" + k] || []).forEach((f) => f()); },
+  save_changes() {}, on: (e, f) => { (handlers[e] = handlers[e] || []).push(f); }, off() {},
+};
+const source = await (await fetch("bundle.js")).text();
+const widget = await import(URL.createObjectURL(new Blob([source], {type: "text/javascript"})));
+widget.default.render({ model, el: document.getElementById("w") });
+</script></body></html>"""
+
+
+@pytest.mark.browser
+def test_hostile_names_are_drawn_as_text_in_chromium(tmp_path: Path) -> None:
+    """The built bundle draws a model whose every name is HTML: it shows as text, runs nothing."""
+    import functools
+    import http.server
+    import threading
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from localml_kit import config
+    from localml_kit.widgets import GraphView
+    from localml_kit.widgets.graph_view import bundle_path
+
+    chromium, why = config.chromium()
+    if chromium is None:
+        if IN_CI:
+            pytest.fail(why)
+        pytest.skip(why)
+    view = GraphView(_hostile_model())
+    overlay = graph.Overlay(HOSTILE, {HOSTILE: 1.0}, unit="<u>ms</u>", note=HOSTILE)
+    view.add_overlay(overlay)
+    state = {"graph": view.graph, "overlays": view.overlays, "overlay": view.overlay, "height": 500}
+    (tmp_path / "bundle.js").write_bytes(bundle_path().read_bytes())
+    page_text = PAGE.replace("STATE", json.dumps(state).replace("</", "<\\/"))
+    (tmp_path / "index.html").write_text(page_text)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page()
+            errors_seen: list[str] = []
+            page.on("pageerror", lambda e: errors_seen.append(str(e)))
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+            node = page.locator(".lmk-node[data-kind=op]")
+            expect(node).to_have_count(1, timeout=30_000)
+            assert node.get_attribute("data-name") == HOSTILE
+            node.click()
+            panel = page.locator(".lmk-panel.lmk-open")
+            expect(panel).to_contain_text(HOSTILE)
+            expect(panel).to_contain_text("<b>out</b>")
+            expect(page.locator(".lmk-legend")).to_contain_text(HOSTILE)
+            # Nothing the model said became an element or ran.
+            assert page.locator("#w img, #w b:text-is('out'), #w i, #w u, #w script").count() == 0
+            assert page.evaluate("() => window.__pwned") is None
+            assert not errors_seen, errors_seen
+            browser.close()
+    finally:
+        server.shutdown()

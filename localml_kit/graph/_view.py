@@ -29,8 +29,8 @@ import onnx
 from localml_kit.graph import _gguf, _onnx, _wire
 
 # Above this many nodes the page starts with repeated layers collapsed (dagre lays out
-# ~700 nodes in about half a second; collapsed, MiniLM is about 80 boxes).
-COLLAPSE_ABOVE = 400
+# ~700 nodes in 0.5-1.5 s on a 2-core machine; collapsed, MiniLM is about 80 boxes).
+COLLAPSE_ABOVE = 300
 _LAYER = re.compile(r"^(.*?)[._-]?(\d+)$")
 _GGUF_LAYER = re.compile(r"^([^./]+\.\d+)\.")
 _ATTR_TEXT = 200  # characters of an attribute's value shown in the node panel

@@ -10,6 +10,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const NODE_H = 34;
 const CHAR_W = 6.6;
 const HEX = /^#[0-9a-fA-F]{6}$/;
+const FANOUT = 8; // more readers than this: a "from" box beside each reader, not long edges
 
 const CSS = `
 .lmk-graph { font: 12px/1.3 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
@@ -255,8 +256,15 @@ function render({ model, el }) {
       }
       const folded = (ids) => ids.size === 1 && [...ids][0] !== null && [...ids][0].startsWith("g");
       for (const t of data.graphs[0].inputs) {
-        if (folded(readers.get(t) || new Set())) continue;
-        boxes.set(`i${t}`, { id: `i${t}`, kind: "input", tensor: t, label: "input", sub: shortName(data.tensors[t].name, 28), members: [] });
+        const read = [...(readers.get(t) || new Set())].filter((b) => b !== null);
+        if (folded(new Set(read))) continue;
+        // An input read all over the graph (a mask, positions) is drawn beside each reader:
+        // one box with edges to every layer would stretch across the whole layout.
+        const copies = read.length > 3 ? read : [null];
+        for (const reader of copies) {
+          const id = reader === null ? `i${t}` : `i${t}@${reader}`;
+          boxes.set(id, { id, kind: "input", tensor: t, label: "input", sub: shortName(data.tensors[t].name, 28), members: [], to: reader === null ? read : [reader] });
+        }
       }
       for (const t of data.graphs[0].outputs) {
         const p = producer.get(t);
@@ -288,6 +296,8 @@ function render({ model, el }) {
       }
     }
     const seen = new Set();
+    const pairs = [];
+    const fanout = new Map();
     for (const [s, d] of data.edges) {
       const a = boxOf(nodes[s]);
       const b = boxOf(nodes[d]);
@@ -295,18 +305,29 @@ function render({ model, el }) {
       const key = `${a}>${b}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      g.setEdge(a, b, {});
+      pairs.push([a, b]);
+      fanout.set(a, (fanout.get(a) || 0) + 1);
+    }
+    // A value read by many boxes far apart (a mask's length, read by every layer) would draw
+    // edges across the whole graph and cost dagre a dummy node per rank crossed: each reader
+    // gets a small "from" box beside it instead.
+    for (const [a, b] of pairs) {
+      if (fanout.get(a) <= FANOUT) {
+        g.setEdge(a, b, {});
+        continue;
+      }
+      const id = `r${a}>${b}`;
+      const from = boxes.get(a);
+      const ref = { id, kind: "ref", source: a, label: "from", sub: from.kind === "op" ? shortName(from.node.name || from.node.op, 22) : from.label, members: [] };
+      ref.width = Math.round(Math.max(ref.sub.length, 6) * CHAR_W + 14);
+      ref.height = 26;
+      boxes.set(id, ref);
+      g.setNode(id, { width: ref.width, height: ref.height });
+      g.setEdge(id, b, { ref: true });
     }
     if (!isGguf) {
-      for (const n of nodes) {
-        if (n.graph !== 0) continue;
-        const b = boxOf(n);
-        for (const t of n.inputs) {
-          if (t >= 0 && boxes.has(`i${t}`) && !seen.has(`i${t}>${b}`)) {
-            seen.add(`i${t}>${b}`);
-            g.setEdge(`i${t}`, b, {});
-          }
-        }
+      for (const box of boxes.values()) {
+        if (box.kind === "input") for (const reader of box.to) g.setEdge(box.id, reader, {});
       }
       for (const t of data.graphs[0].outputs) {
         const p = producer.get(t);
@@ -314,7 +335,9 @@ function render({ model, el }) {
         if (from !== null && boxes.has(`o${t}`)) g.setEdge(from, `o${t}`, {});
       }
     }
+    const before = performance.now();
     dagre.layout(g);
+    el.dataset.layoutMs = (performance.now() - before).toFixed(1);
     return g;
   }
 
@@ -355,10 +378,11 @@ function render({ model, el }) {
         group.setAttribute("data-op", box.node.op);
         drawnNodes += 1;
       }
-      box.rect = svg("rect", { width: box.width, height: box.height, rx: box.kind === "input" || box.kind === "output" ? 14 : 4 }, group);
-      const t1 = svg("text", { x: box.width / 2, y: 14, "text-anchor": "middle", class: "lmk-op" }, group);
+      box.rect = svg("rect", { width: box.width, height: box.height, rx: box.kind === "op" || box.kind === "group" ? 4 : 13 }, group);
+      if (box.kind === "ref") box.rect.setAttribute("stroke-dasharray", "3 2");
+      const t1 = svg("text", { x: box.width / 2, y: box.kind === "ref" ? 11 : 14, "text-anchor": "middle", class: "lmk-op" }, group);
       t1.textContent = box.label;
-      const t2 = svg("text", { x: box.width / 2, y: 27, "text-anchor": "middle" }, group);
+      const t2 = svg("text", { x: box.width / 2, y: box.kind === "ref" ? 22 : 27, "text-anchor": "middle" }, group);
       t2.textContent = box.sub;
       box.elem = group;
     }
@@ -404,6 +428,11 @@ function render({ model, el }) {
     const categories = new Map(o && o.legend && o.legend.kind === "category" ? o.legend.items : []);
     for (const box of boxes.values()) {
       let fill = box.kind === "group" ? GROUP_FILL : box.kind === "op" ? familyFill(box.node.op) : IO_FILL;
+      if (box.kind === "ref") {
+        box.rect.setAttribute("fill", IO_FILL);
+        box.fill = IO_FILL;
+        continue;
+      }
       let textFill = "#222";
       if (o) {
         const v = boxValue(o, box);
@@ -638,6 +667,13 @@ function render({ model, el }) {
   root.addEventListener("click", (ev) => {
     const box = boxAt(ev.target);
     if (!box) return;
+    if (box.kind === "ref") {
+      const source = boxes.get(box.source);
+      focus(source);
+      select(source);
+      if (source.kind === "op") openPanel(source);
+      return;
+    }
     if (box.kind === "group") {
       // A collapsed layer opens in place; its nodes then answer clicks themselves.
       collapsed.delete(box.group);
@@ -657,6 +693,7 @@ function render({ model, el }) {
     const lines = [];
     if (box.kind === "op") lines.push(`${box.node.op}  ${box.node.name || ""}`);
     else if (box.kind === "group") lines.push(`${data.groups[box.group].id} (${box.members.length} nodes, click to expand)`);
+    else if (box.kind === "ref") lines.push(`from ${boxes.get(box.source).label} ${boxes.get(box.source).sub} (click to go there)`);
     else lines.push(`${box.kind}: ${data.tensors[box.tensor].name} ${data.tensors[box.tensor].dtype} ${data.tensors[box.tensor].shape}`);
     const v = boxValue(o, box);
     if (o) lines.push(v === undefined ? `${o.name}: no value` : `${o.name}: ${valueText(v, o.unit)}`);
