@@ -427,3 +427,17 @@ def test_hostile_names_are_drawn_as_text_in_chromium(tmp_path: Path) -> None:
             browser.close()
     finally:
         server.shutdown()
+
+
+@pytest.mark.samples
+def test_per_node_cpu_against_openvino(openvino_env: envs.Environment) -> None:
+    """The candidate runs in the OpenVINO environment's Python; compute nodes compare closely."""
+    frame = compare.per_node("all-minilm-l6-v2", "all-minilm-l6-v2@openvino")
+    compared = frame.dropna(subset=["max_abs"])
+    assert len(compared) > 150
+    assert float(compared["cosine"].min()) > 0.9999 and float(compared["max_abs"].max()) < 1e-3
+    folded = frame["note"].str.startswith("not exposed on openvino")
+    assert folded.any() and frame.loc[folded, "op"].isin(compare._nodes.MOVES).all()
+    assert set(compared["op"]) >= {"MatMul", "Add", "Softmax", "LayerNormalization", "Erf"}
+    overlay = graph.error_overlay(frame, "max_abs")
+    assert "not exposed on openvino" in overlay.note

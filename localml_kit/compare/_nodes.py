@@ -10,7 +10,9 @@ order, the table shows where a quantized or converted model starts to diverge.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,34 @@ COLUMNS = (
 )
 
 
-def _expose_all(ref: models.ModelRef) -> tuple[bytes, list[tuple[str, str, str, tuple[str, ...]]]]:
+# Shape and data-movement operators: a provider that compiles the graph itself (OpenVINO)
+# folds them away and cannot hand their outputs back, so those runs expose only the rest.
+MOVES = frozenset(
+    [
+        "Constant",
+        "Shape",
+        "Gather",
+        "Unsqueeze",
+        "Squeeze",
+        "Concat",
+        "Cast",
+        "ConstantOfShape",
+        "Equal",
+        "Where",
+        "Expand",
+        "Range",
+        "Slice",
+        "Reshape",
+        "Transpose",
+        "Flatten",
+        "Identity",
+    ]
+)
+
+
+def _expose_all(
+    ref: models.ModelRef, skip: frozenset[str] = frozenset()
+) -> tuple[bytes, list[tuple[str, str, str, tuple[str, ...]]]]:
     """The model with every main-graph node output as a graph output, and (tensor, node, op)."""
     import onnx
 
@@ -57,6 +86,8 @@ def _expose_all(ref: models.ModelRef) -> tuple[bytes, list[tuple[str, str, str, 
             if not name:
                 continue
             produced.append((name, node.name, node.op_type, tuple(node.input)))
+            if node.op_type in skip:
+                continue
             if name not in present and kinds.get(name, "tensor_type") in ("tensor_type", None):
                 model.graph.output.append(onnx.ValueInfoProto(name=name))
                 present.add(name)
@@ -72,13 +103,21 @@ def _run_all(ref: models.ModelRef, feeds: Mapping[str, np.ndarray], threads: int
     import onnxruntime as ort
 
     provider = ref.provider_name
-    if provider not in ort.get_available_providers():
-        raise errors.ProviderUnavailableError(
-            f"per_node runs both models in this ONNX Runtime, which lacks {provider} "
-            f"(it has {', '.join(ort.get_available_providers())}). Compare final outputs on "
-            f"that provider with compare.outputs('{ref.path}@{providers.short_name(provider)}')."
-        )
-    proto, produced = _expose_all(ref)
+    here = provider in ort.get_available_providers()
+    proto, produced = _expose_all(ref, frozenset() if here else MOVES)
+    if not here:
+        # A provider environment's Python (OpenVINO, say) runs the exposed model as a file;
+        # such providers compile the graph themselves and fold the MOVES away.
+        from localml_kit.compare._runners import onnx_runner
+
+        with tempfile.TemporaryDirectory(prefix="localml-per-node-") as tmp:
+            path = Path(tmp) / "exposed.onnx"
+            path.write_bytes(proto)
+            runner = onnx_runner(path, provider=provider, label=ref.label, threads=threads)
+            (values,) = runner.call([dict(feeds)])
+        if not isinstance(values, dict):  # a file's runner names its outputs
+            values = dict(zip(runner.outputs or [], values, strict=True))
+        return values, produced
     so = ort.SessionOptions()
     so.log_severity_level = 3
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -133,6 +172,9 @@ def per_node(
 ) -> pd.DataFrame:
     """Error per intermediate tensor between two ONNX models (fp32 vs int8, CPU vs another provider).
 
+    A model given with ``@provider`` runs there: in this ONNX Runtime, or in the provider
+    environment's Python (``"model.onnx@openvino"``, see :mod:`localml_kit.envs`).
+
     Every node output of both models becomes a graph output; tensors are
     matched by name; one row per reference tensor, in the reference's node
     order: ``tensor``, the reference ``node`` and ``op`` that made it, the
@@ -162,6 +204,7 @@ def per_node(
     ref_values, ref_made = _run_all(ref, feeds, threads)
     cand_values, cand_made = _run_all(cand, feeds, threads)
     cand_by = {name: (node, op) for name, node, op, _ in cand_made}
+    exposed = {name for name, _, op, _ in cand_made if op not in MOVES} | set(cand_values)
     rows = []
     for order, (name, node, op, _) in enumerate(ref_made):
         value = ref_values.get(name)
@@ -178,6 +221,9 @@ def per_node(
         other = cand_values.get(name)
         if value is None:
             row["note"] = "not a tensor output"
+        elif other is None and name in cand_by and name not in exposed:
+            where = providers.short_name(cand.provider_name)
+            row["note"] = f"not exposed on {where} (it folds shape and data-movement nodes)"
         elif other is None:
             row["note"] = "no tensor of this name in the candidate"
         else:

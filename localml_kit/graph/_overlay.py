@@ -406,10 +406,8 @@ def error_overlay(frame: pd.DataFrame, metric: str = "max_abs") -> Overlay:
     per_node = column.groupby(rows["node"]).max()
     values: dict[str, float | str] = {str(k): float(v) for k, v in per_node.items()}
     name = "1 - cosine" if metric == "cosine" else metric.replace("_", " ")
-    skipped = int(frame[metric].isna().sum())
-    return Overlay(
-        f"error per node ({name})",
-        values,
-        log=_spread(values),
-        note=f"{skipped} tensors not compared (no match, or not float)" if skipped else "",
-    )
+    missing = frame[frame[metric].isna()]
+    reasons = missing["note"].replace("", "not compared") if "note" in frame else missing[metric]
+    counts = reasons.astype(str).str.replace(r"^shapes differ.*", "shapes differ", regex=True)
+    note = "; ".join(f"{n} tensors: {why}" for why, n in counts.value_counts().items())
+    return Overlay(f"error per node ({name})", values, log=_spread(values), note=note)
