@@ -172,6 +172,7 @@ def draw_table(repeat: int) -> list[dict]:
                 browser.close()
         finally:
             server.shutdown()
+            server.server_close()
     return rows
 
 

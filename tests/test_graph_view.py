@@ -427,6 +427,7 @@ def test_hostile_names_are_drawn_as_text_in_chromium(tmp_path: Path) -> None:
             browser.close()
     finally:
         server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.samples
