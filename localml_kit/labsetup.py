@@ -58,6 +58,12 @@ def build_widget(source: Path = JS_SOURCE, bundle: Path = BUNDLE) -> Path | None
 
     Reproducible: the lock file pins every package (with its integrity hash),
     and the esbuild options are fixed in ``package.json``'s ``build`` script.
+    Outside a source checkout (no ``package-lock.json``) it says so and builds nothing.
+
+    Example:
+        >>> build_widget(Path("not-a-checkout"), Path("bundle.js")) is None
+        note: ...
+        True
     """
     npm = shutil.which("npm")
     if npm is None:
