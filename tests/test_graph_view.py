@@ -9,9 +9,12 @@ and its text must stay text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import onnx
 import pytest
@@ -369,17 +372,16 @@ widget.default.render({ model, el: document.getElementById("w") });
 </script></body></html>"""
 
 
-@pytest.mark.browser
-def test_hostile_names_are_drawn_as_text_in_chromium(tmp_path: Path) -> None:
-    """The built bundle draws a model whose every name is HTML: it shows as text, runs nothing."""
+@contextlib.contextmanager
+def widget_page(view: Any, tmp_path: Path) -> Iterator[Any]:
+    """A Chromium page that draws ``view``'s state with the built bundle, served from 127.0.0.1."""
     import functools
     import http.server
     import threading
 
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     from localml_kit import config
-    from localml_kit.widgets import GraphView
     from localml_kit.widgets.graph_view import bundle_path
 
     chromium, why = config.chromium()
@@ -387,9 +389,6 @@ def test_hostile_names_are_drawn_as_text_in_chromium(tmp_path: Path) -> None:
         if IN_CI:
             pytest.fail(why)
         pytest.skip(why)
-    view = GraphView(_hostile_model())
-    overlay = graph.Overlay(HOSTILE, {HOSTILE: 1.0}, unit="<u>ms</u>", note=HOSTILE)
-    view.add_overlay(overlay)
     state = {"graph": view.graph, "overlays": view.overlays, "overlay": view.overlay, "height": 500}
     (tmp_path / "bundle.js").write_bytes(bundle_path().read_bytes())
     page_text = PAGE.replace("STATE", json.dumps(state).replace("</", "<\\/"))
@@ -408,26 +407,67 @@ def test_hostile_names_are_drawn_as_text_in_chromium(tmp_path: Path) -> None:
             browser = p.chromium.launch(
                 executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
             )
-            page = browser.new_page()
-            errors_seen: list[str] = []
-            page.on("pageerror", lambda e: errors_seen.append(str(e)))
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
-            node = page.locator(".lmk-node[data-kind=op]")
-            expect(node).to_have_count(1, timeout=30_000)
-            assert node.get_attribute("data-name") == HOSTILE
-            node.click()
-            panel = page.locator(".lmk-panel.lmk-open")
-            expect(panel).to_contain_text(HOSTILE)
-            expect(panel).to_contain_text("<b>out</b>")
-            expect(page.locator(".lmk-legend")).to_contain_text(HOSTILE)
-            # Nothing the model said became an element or ran.
-            assert page.locator("#w img, #w b:text-is('out'), #w i, #w u, #w script").count() == 0
-            assert page.evaluate("() => window.__pwned") is None
-            assert not errors_seen, errors_seen
-            browser.close()
+            try:
+                page = browser.new_page()
+                page.errors_seen = []  # type: ignore[attr-defined]
+                page.on("pageerror", lambda e: page.errors_seen.append(str(e)))  # type: ignore[attr-defined]
+                page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+                yield page
+            finally:
+                browser.close()
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.browser
+def test_hostile_names_are_drawn_as_text_in_chromium(tmp_path: Path) -> None:
+    """The built bundle draws a model whose every name is HTML: it shows as text, runs nothing."""
+    from playwright.sync_api import expect
+
+    from localml_kit.widgets import GraphView
+
+    view = GraphView(_hostile_model())
+    view.add_overlay(graph.Overlay(HOSTILE, {HOSTILE: 1.0}, unit="<u>ms</u>", note=HOSTILE))
+    with widget_page(view, tmp_path) as page:
+        node = page.locator(".lmk-node[data-kind=op]")
+        expect(node).to_have_count(1, timeout=30_000)
+        assert node.get_attribute("data-name") == HOSTILE
+        node.click()
+        panel = page.locator(".lmk-panel.lmk-open")
+        expect(panel).to_contain_text(HOSTILE)
+        expect(panel).to_contain_text("<b>out</b>")
+        expect(page.locator(".lmk-legend")).to_contain_text(HOSTILE)
+        # Nothing the model said became an element or ran.
+        assert page.locator("#w img, #w b:text-is('out'), #w i, #w u, #w script").count() == 0
+        assert page.evaluate("() => window.__pwned") is None
+        assert not page.errors_seen
+
+
+@pytest.mark.browser
+def test_subgraphs_open_from_their_node_in_chromium(tmp_path: Path) -> None:
+    """If / Loop bodies start collapsed under their node; its panel draws them in a frame."""
+    from playwright.sync_api import expect
+
+    from localml_kit.widgets import GraphView
+
+    with widget_page(GraphView(_if_loop_model()), tmp_path) as page:
+        widget = page.locator(".lmk-graph[data-drawn]")
+        expect(widget).to_have_attribute("data-drawn-nodes", "4", timeout=30_000)
+        branch = page.locator('.lmk-node[data-name="branch"]')
+        expect(branch).to_contain_text("2 subgraphs")
+        branch.click()
+        page.locator(".lmk-panel button.lmk-expand").click()
+        expect(widget).to_have_attribute("data-drawn-nodes", "6")
+        expect(page.locator('.lmk-node[data-name="then_neg"]')).to_be_visible()
+        assert page.locator("rect.lmk-cluster").count() == 2
+        page.locator('.lmk-node[data-name="repeat"]').click()
+        page.locator(".lmk-panel button.lmk-expand").click()
+        expect(widget).to_have_attribute("data-drawn-nodes", "8")
+        page.locator('.lmk-node[data-name="body_add"]').click()
+        expect(page.locator(".lmk-panel.lmk-open")).to_contain_text("in subgraph")
+        expect(page.locator(".lmk-panel.lmk-open")).to_contain_text("body of repeat")
+        assert not page.errors_seen
 
 
 @pytest.mark.samples
