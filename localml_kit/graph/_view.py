@@ -369,7 +369,7 @@ def gguf_view(path: Path, *, label: str = "") -> dict[str, Any]:
         "tensors": tensors.rows,
         "graphs": [{"id": 0, "name": "", "parent": None, "attr": "", "inputs": [], "outputs": []}],
         "groups": groups,
-        "collapse": len(nodes) > COLLAPSE_ABOVE and bool(groups),
+        "collapse": bool(groups),  # a chain of tensors reads best as its layers first
         "facts": {
             "gguf_version": fields["gguf_version"],
             "metadata": {k: str(fields[k]) for k in keep if fields.get(k) is not None},

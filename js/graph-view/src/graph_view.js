@@ -170,6 +170,7 @@ function render({ model, el }) {
   let collapsed = new Set(); // group indexes drawn as one box
   let expandedSubs = new Set(); // container node ids whose subgraphs are drawn
   let showConstants = true; // Constant nodes as boxes of their own
+  let hasConstants = false;
   let boxes = new Map(); // box id -> {kind, node?, group?, label, elem, members}
   let view = { x: 0, y: 0, k: 1 };
   let size = { width: 1, height: 1 };
@@ -234,7 +235,7 @@ function render({ model, el }) {
       if (id.startsWith("g")) {
         if (!boxes.has(id)) {
           const group = data.groups[n.group];
-          const label = `${group.label} · ${group.nodes} nodes`;
+          const label = `${group.label} · ${group.nodes} ${isGguf ? "tensors" : "nodes"}`;
           const sub = Object.entries(group.ops || {}).slice(0, 3).map(([op, c]) => `${op}×${c}`).join(" ");
           boxes.set(id, { id, kind: "group", group: n.group, label, sub, members: [] });
         }
@@ -390,7 +391,7 @@ function render({ model, el }) {
     el.dataset.drawnBoxes = String(boxes.size);
     const parts = [];
     if (collapsed.size) parts.push(`${collapsed.size} layers collapsed`);
-    if (!showConstants) parts.push("constants hidden");
+    if (!showConstants && hasConstants) parts.push("constants hidden");
     count.textContent = `${drawnNodes} of ${data.nodes.length} nodes drawn` + (parts.length ? ` (${parts.join(", ")})` : "");
     constBox.checked = showConstants;
     layersButton.textContent = collapsed.size ? "Expand layers" : "Collapse layers";
@@ -737,6 +738,8 @@ function render({ model, el }) {
     panel.classList.remove("lmk-open");
     if (data && data.collapse) collapsed = new Set((data.groups || []).map((_, i) => i));
     showConstants = !(data && data.collapse);
+    hasConstants = !!(data && data.nodes && data.nodes.some((n) => n.op === "Constant" && !n.inputs.length));
+    constLabel.style.display = hasConstants ? "" : "none";
     count.textContent = data && data.nodes ? `laying out ${data.nodes.length} nodes…` : "";
     // Let the message paint before the layout takes the main thread.
     requestAnimationFrame(() => setTimeout(() => draw(false), 0));
