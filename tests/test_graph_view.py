@@ -482,3 +482,31 @@ def test_per_node_cpu_against_openvino(openvino_env: envs.Environment) -> None:
     assert set(compared["op"]) >= {"MatMul", "Add", "Softmax", "LayerNormalization", "Erf"}
     overlay = graph.error_overlay(frame, "max_abs")
     assert "not exposed on openvino" in overlay.note
+
+
+@pytest.mark.browser
+@pytest.mark.samples
+def test_gguf_layers_and_tensors_in_chromium(real_home: Path, tmp_path: Path) -> None:
+    """The GGUF opens as its 30 layers; expanded, each tensor shows its type, shape and bytes."""
+    from playwright.sync_api import expect
+
+    from localml_kit.widgets import GraphView
+
+    with widget_page(GraphView("smollm2-135m-instruct:gguf"), tmp_path) as page:
+        widget = page.locator(".lmk-graph[data-drawn]")
+        expect(widget).to_have_attribute("data-drawn-nodes", "2", timeout=30_000)
+        layers = page.locator(".lmk-node[data-kind=group]")
+        expect(layers).to_have_count(30)
+        expect(layers.first).to_contain_text("blk.0 · 9 tensors")
+        expect(page.locator(".lmk-constants")).to_be_hidden()
+        page.locator("button.lmk-layers").click()
+        expect(widget).to_have_attribute("data-drawn-nodes", "272")
+        page.locator("input.lmk-search").fill("blk.7.attn_q.weight")
+        tensor = page.locator('.lmk-node[data-name="blk.7.attn_q.weight"]')
+        expect(tensor).to_contain_text("Q4_1")
+        tensor.click()
+        panel = page.locator(".lmk-panel.lmk-open")
+        expect(panel.locator("h4")).to_have_text("Q4_1")
+        expect(panel).to_contain_text("[576, 576]")
+        expect(panel).to_contain_text("207.4 kB")  # 576 x 576 weights in Q4_1 blocks of 20 bytes
+        assert not page.errors_seen
