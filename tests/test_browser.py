@@ -733,6 +733,7 @@ def check_notebook_04(page: Page, stem: str) -> None:
     # draw every node of the model.
     assert 0 < nodes.count() < minilm, f"{nodes.count()} nodes drawn before expanding"
     assert widget.locator(".lmk-node[data-kind=group]").count() == 6
+    print(f"graph widget in JupyterLab: MiniLM drawn in {widget.get_attribute('data-draw-ms')} ms")
     shoot(page, stem, "graph-widget")
     widget.locator("button.lmk-layers").click()
     expect(widget.locator(".lmk-count")).to_contain_text("(constants hidden)")
@@ -798,6 +799,9 @@ def check_notebook_04(page: Page, stem: str) -> None:
         "data-drawn-nodes", str(expected), timeout=GRAPH_TIMEOUT_S * 1000
     )
     assert decoder.locator(".lmk-node[data-kind=op]").count() == expected
+    print(
+        f"graph widget: the decoder's {expected} nodes in {decoder.get_attribute('data-draw-ms')} ms"
+    )
     decoder.locator("button.lmk-fit").click()
     shoot(page, stem, "graph-widget-decoder-expanded")
 
