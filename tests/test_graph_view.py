@@ -438,6 +438,10 @@ def test_hostile_names_are_drawn_as_text_in_chromium(tmp_path: Path) -> None:
         expect(panel).to_contain_text(HOSTILE)
         expect(panel).to_contain_text("<b>out</b>")
         expect(page.locator(".lmk-legend")).to_contain_text(HOSTILE)
+        page.locator("button.lmk-model").click()  # the model's doc string and metadata
+        expect(panel.locator(".lmk-doc")).to_have_text(HOSTILE)
+        expect(panel).to_contain_text("<meta>")
+        assert page.locator("#w img, #w meta, #w script").count() == 0
         # Nothing the model said became an element or ran.
         assert page.locator("#w img, #w b:text-is('out'), #w i, #w u, #w script").count() == 0
         assert page.evaluate("() => window.__pwned") is None

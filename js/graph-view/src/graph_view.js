@@ -143,6 +143,7 @@ function render({ model, el }) {
   search.placeholder = "search a node name or operator";
   const fitButton = html("button", "lmk-fit", "Fit", bar);
   const layersButton = html("button", "lmk-layers", "Expand layers", bar);
+  const modelButton = html("button", "lmk-model", "Model", bar);
   const constLabel = html("label", "lmk-constants", null, bar);
   const constBox = html("input", null, null, constLabel);
   constBox.type = "checkbox";
@@ -582,6 +583,26 @@ function render({ model, el }) {
     }
   }
 
+  function openModel() {
+    panel.replaceChildren();
+    panel.classList.add("lmk-open");
+    const close = html("button", "lmk-close", "Close", panel);
+    close.addEventListener("click", () => panel.classList.remove("lmk-open"));
+    const facts = (data && data.facts) || {};
+    html("h4", null, data.label || "model", panel);
+    const rows = [["format", data.format], ["nodes", String(data.nodes.length)], ["edges", String(data.edges.length)]];
+    if (facts.producer) rows.push(["producer", facts.producer]);
+    if (facts.gguf_version) rows.push(["GGUF version", String(facts.gguf_version)]);
+    for (const [k, v] of Object.entries(facts.opsets || {})) rows.push([`opset ${k}`, String(v)]);
+    table(panel, ["", ""], rows);
+    const meta = Object.entries(facts.metadata || {});
+    if (meta.length) {
+      html("b", null, "Metadata", panel);
+      table(panel, ["key", "value"], meta.map(([k, v]) => [k, String(v)]));
+    }
+    if (facts.doc) html("p", "lmk-doc", facts.doc, panel);
+  }
+
   function select(box) {
     if (selected && selected.elem) selected.elem.classList.remove("lmk-selected");
     selected = box;
@@ -711,6 +732,7 @@ function render({ model, el }) {
     tip.style.display = "none";
   });
   fitButton.addEventListener("click", fit);
+  modelButton.addEventListener("click", () => data && openModel());
   layersButton.addEventListener("click", () => {
     if (collapsed.size) collapsed = new Set();
     else collapsed = new Set((data.groups || []).map((_, i) => i));
