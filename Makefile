@@ -16,7 +16,15 @@ PYTEST_ARGS ?=
 
 .PHONY: setup samples lab test lint browser clean
 
-setup: $(STAMP)
+# The graph widget's JavaScript (dagre + the widget, bundled by esbuild from the versions
+# pinned in js/graph-view/package-lock.json); rebuilt when its sources change.
+WIDGET_JS := localml_kit/widgets/static/graph_view.js
+WIDGET_SRC := js/graph-view/package.json js/graph-view/package-lock.json js/graph-view/src/graph_view.js
+
+setup: $(STAMP) $(WIDGET_JS)
+
+$(WIDGET_JS): $(WIDGET_SRC) | $(STAMP)
+	$(PY) -m localml_kit.labsetup --widget
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found; set PYTHON=/path/to/python3.11"; exit 2; }
@@ -53,4 +61,4 @@ test: samples browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) test-artifacts .pytest_cache .mypy_cache .ruff_cache js/graph-view/node_modules $(WIDGET_JS)

@@ -13,8 +13,10 @@ beyond 127.0.0.1. Each notebook then has its own expectations (``EXPECT``): whet
 shows ipywidgets, a tqdm progress bar (as a widget, not as text) and matplotlib
 images, and a check that clicks each of its widgets once and asserts what the
 click did: 01 the ChatPanel streams a reply and stops, 02 the ZooBrowser
-searches again and its GraphViewer draws with netron, 04 the GraphViewer draws
-and its tabs switch, 05 the SearchBox ranks the results of a new query, 06 the
+searches again and its GraphViewer draws (the graph widget, and netron's tab), 04
+the graph widget draws MiniLM (every node once its layers are expanded) and the
+SmolLM2 decoder, its overlays recolour the nodes, a click opens the node panel,
+netron opens one click away and the tabs switch, 05 the SearchBox ranks the results of a new query, 06 the
 ProfilerPanel runs again and draws its table and plots, 07 the OutputComparator
 compares twice. A notebook with no entry gets the default expectations.
 A second test opens the kit's netron page directly with the browser's clock a
@@ -389,6 +391,7 @@ def scroll_to(page: Page, selector: str) -> None:
 
 
 NETRON_TIMEOUT_S = 60
+GRAPH_TIMEOUT_S = 60  # the graph widget's layout, in a busy browser
 CONSENT_TEXT = "This app uses cookies"
 UPDATE_TEXT = "Please update"
 WIDGET_TIMEOUT_S = 120  # one click's work: a reply, a profile run, a comparison
@@ -677,12 +680,16 @@ def check_notebook_02(page: Page, stem: str) -> None:
     expect(browser.locator(".localml-zoo-card")).to_contain_text("text-detection")
     table.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / f"{stem}-zoo-table.png"))
-    # The GraphViewer it opened below draws the picked model with netron.
+    # The GraphViewer it opened below draws the picked model in the page, and in netron's tab.
     viewer = browser.locator(".localml-graph-viewer").first
-    frame = viewer.frame_locator("iframe.localml-netron")
-    expect(frame.locator("g.node").first).to_be_visible(timeout=NETRON_TIMEOUT_S * 1000)
+    expect(viewer.locator(".lmk-graph .lmk-node").first).to_be_visible(
+        timeout=GRAPH_TIMEOUT_S * 1000
+    )
     viewer.scroll_into_view_if_needed()
     shoot(page, stem, "zoo-browser")
+    viewer.get_by_role("tab", name="netron", exact=True).click()
+    frame = viewer.frame_locator("iframe.localml-netron")
+    expect(frame.locator("g.node").first).to_be_visible(timeout=NETRON_TIMEOUT_S * 1000)
 
     # A click on a table row selects that model: its card opens and the row is highlighted.
     # (A row the search below leaves out, so that its card gives way to the first result.)
@@ -710,23 +717,115 @@ def check_notebook_02(page: Page, stem: str) -> None:
     shoot(page, stem, "zoo-search")
 
 
+def drawn_fills(widget: Locator) -> list[str]:
+    """The fill colour of every drawn node of a graph widget, in drawing order."""
+    return list(
+        widget.locator(".lmk-node[data-kind=op] rect").evaluate_all(
+            "rects => rects.map(r => r.getAttribute('fill'))"
+        )
+    )
+
+
 def check_notebook_04(page: Page, stem: str) -> None:
+    from localml_kit import graph
+
     scroll_to(page, ".jp-Notebook .localml-model-summary")
     expect(page.locator(".jp-Notebook .localml-model-summary").first).to_be_visible()
 
-    # The GraphViewer: its Graph tab holds netron's frame, and the frame draws the graph.
+    # The GraphViewer's Graph tab: the kit's graph widget, drawn in the page from widget state.
     viewer = page.locator(".jp-Notebook .localml-graph-viewer").first
     viewer.scroll_into_view_if_needed()
     expect(viewer.locator(".widget-tab")).to_be_visible()
+    widget = viewer.locator(".lmk-graph").first
+    expect(widget).to_have_attribute(
+        "data-drawn", re.compile(r"^\d+$"), timeout=GRAPH_TIMEOUT_S * 1000
+    )
+    nodes = widget.locator(".lmk-node[data-kind=op]")
+    minilm = len(graph.view_data("all-minilm-l6-v2")["nodes"])
+    # MiniLM's six layers start collapsed, constants hidden; "Expand layers" and "constants"
+    # draw every node of the model.
+    assert 0 < nodes.count() < minilm, f"{nodes.count()} nodes drawn before expanding"
+    assert widget.locator(".lmk-node[data-kind=group]").count() == 6
+    print(f"graph widget in JupyterLab: MiniLM drawn in {widget.get_attribute('data-draw-ms')} ms")
+    shoot(page, stem, "graph-widget")
+    widget.locator("button.lmk-layers").click()
+    expect(widget.locator(".lmk-count")).to_contain_text("(constants hidden)")
+    widget.locator(".lmk-constants input").check()
+    expect(widget).to_have_attribute(
+        "data-drawn-nodes", str(minilm), timeout=GRAPH_TIMEOUT_S * 1000
+    )
+    assert nodes.count() == minilm
+    expect(widget.locator(".lmk-count")).to_contain_text(f"{minilm} of {minilm} nodes drawn")
+
+    # Overlays from the notebook's profile and per-node comparison: each recolours the nodes.
+    select = widget.locator("select.lmk-overlay")
+    labels = [text_of(o) for o in select.locator("option").all()]
+    time_label = next(x for x in labels if x.startswith("time per node"))
+    provider_label = next(x for x in labels if x.startswith("provider"))
+    error_label = next(x for x in labels if x.startswith("error per node"))
+    assert select.input_value() == error_label, labels  # the last one added is shown
+    seen = {}
+    for label in ("none", time_label, provider_label, error_label):
+        select.select_option(label=label)
+        seen[label] = drawn_fills(widget)
+    assert len({tuple(f) for f in seen.values()}) == 4, (
+        "switching overlays left the colours as they were"
+    )
+    assert len(set(seen[time_label])) > 10, "the time overlay has no colour scale"
+    legend = widget.locator(".lmk-legend")
+    select.select_option(label=time_label)
+    expect(legend).to_contain_text("ms")
+    expect(legend).to_contain_text(time_label)
+    select.select_option(label=provider_label)
+    expect(legend).to_contain_text("CPU")
+
+    # Search, then a click on the found node: its panel, with shapes, dtypes and weight bytes.
+    select.select_option(label=time_label)
+    widget.locator("input.lmk-search").fill("layer.0/attention/self/query/MatMul")
+    expect(widget.locator(".lmk-count")).to_contain_text("1 match")
+    query = widget.locator('.lmk-node[data-name$="layer.0/attention/self/query/MatMul"]')
+    query.hover()
+    expect(widget.locator(".lmk-tip")).to_contain_text(re.compile(r"time per node.*: [\d.e+-]+ ms"))
+    query.click()
+    panel = widget.locator(".lmk-panel.lmk-open")
+    expect(panel).to_be_visible()
+    expect(panel.locator("h4")).to_have_text("MatMul")
+    expect(panel).to_contain_text("[384, 384]")
+    expect(panel).to_contain_text("float32")
+    expect(panel).to_contain_text("589.8 kB")
+    shoot(page, stem, "graph-widget-panel")
+
+    # The language model's decoder: 30 layers, collapsed at first, then every node.
+    decoder = page.locator(".jp-Notebook .lmk-graph").nth(1)
+    decoder.scroll_into_view_if_needed()
+    data = graph.view_data("smollm2-135m-instruct")
+    expect(decoder).to_have_attribute(
+        "data-drawn", re.compile(r"^\d+$"), timeout=GRAPH_TIMEOUT_S * 1000
+    )
+    layers = decoder.locator(".lmk-node[data-kind=group]")
+    assert layers.count() == len(data["groups"]) >= 30
+    shoot(page, stem, "graph-widget-decoder")
+    decoder.locator("button.lmk-layers").click()
+    decoder.locator(".lmk-constants input").check()
+    expected = len(data["nodes"])
+    expect(decoder).to_have_attribute(
+        "data-drawn-nodes", str(expected), timeout=GRAPH_TIMEOUT_S * 1000
+    )
+    assert decoder.locator(".lmk-node[data-kind=op]").count() == expected
+    print(
+        f"graph widget: the decoder's {expected} nodes in {decoder.get_attribute('data-draw-ms')} ms"
+    )
+    decoder.locator("button.lmk-fit").click()
+    shoot(page, stem, "graph-widget-decoder-expanded")
+
+    # netron stays one click away: its tab, served on 127.0.0.1, draws the same model.
+    viewer.scroll_into_view_if_needed()
+    button(viewer, "Open in netron").click()
     frame = viewer.frame_locator("iframe.localml-netron")
     expect(frame.locator("g.node").first).to_be_visible(timeout=NETRON_TIMEOUT_S * 1000)
     expect(frame.get_by_text(CONSENT_TEXT)).to_have_count(0)
     expect(frame.get_by_text(UPDATE_TEXT)).to_have_count(0)
-    shoot(page, stem, "graph-viewer")
-
-    # The standalone view from graph.show() draws too (it is closed at the end of the run,
-    # so its frame may be blank by now: only the viewer's frame is checked above).
-    assert page.locator(".jp-Notebook iframe.localml-netron").count() >= 1
+    shoot(page, stem, "graph-viewer-netron")
 
     # Its other tabs: the summary tables, then the operator charts.
     viewer.get_by_role("tab", name="Summary", exact=True).click()

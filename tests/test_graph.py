@@ -1,4 +1,5 @@
-"""graph: ONNX and GGUF summaries (without loading weights), netron served offline, GraphViewer."""
+"""graph: ONNX and GGUF summaries (without loading weights), netron served offline, GraphViewer
+(the graph widget's own data and overlays: tests/test_graph_view.py)."""
 
 from __future__ import annotations
 
@@ -553,9 +554,15 @@ def test_graph_viewer_state(tmp_path: Path) -> None:
     viewer = GraphViewer(good)
     try:
         assert viewer.result is not None and viewer.result.node_count == 6
+        assert viewer.tabs.titles == ("Graph", "Summary", "Operators", "netron")
+        # The Graph tab is the graph widget, drawn in the page; netron waits for its button.
+        assert viewer.graph_pane.children == (viewer.graph_view,)
+        assert len(viewer.graph_view.result["nodes"]) == 6 and viewer.view is None
+        assert not viewer.netron_button.disabled
+        viewer.netron_button.click()
         assert viewer.view is not None and viewer.view.alive
-        assert viewer.tabs.titles == ("Graph", "Summary", "Operators")
-        assert viewer.view.url in viewer.graph_pane.value
+        assert viewer.view.url in viewer.netron_pane.value
+        assert viewer.tabs.selected_index == 3
         assert "localml-model-summary" in viewer.summary_pane.value
         assert "good.onnx" in viewer.status.value
         first = viewer.view
@@ -563,14 +570,18 @@ def test_graph_viewer_state(tmp_path: Path) -> None:
         evil = tmp_path / f"{XSS.replace('/', '_')}.onnx"
         viewer.picker.value = str(evil)
         viewer.open_button.click()
-        assert viewer.result is None and viewer.view is None
-        assert not first.alive
+        assert viewer.result is None and viewer.view is None and viewer.graph_view is None
+        assert not first.alive and viewer.netron_button.disabled
         assert "<script>" not in viewer.status.value and "&lt;script&gt;" in viewer.status.value
 
         viewer.picker.value = str(save(tiny_model(xss=True), tmp_path / "x.onnx"))
         viewer.open_button.click()
         assert viewer.result is not None and viewer.result.graph_name == XSS
         assert "<script>" not in viewer.summary_pane.value
+        assert viewer.view is None  # a new model: netron waits for its button again
+        viewer.tabs.selected_index = 0
+        assert viewer.open_netron(select=False) is viewer.view and viewer.view.alive
+        assert viewer.tabs.selected_index == 0
     finally:
         viewer.close()
     assert viewer.view is None

@@ -41,3 +41,21 @@ def test_runtime_modules_do_not_import_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert proc.stderr.strip() == "[]"
+
+
+def test_the_wheel_carries_the_graph_widget_bundle(tmp_path) -> None:
+    """The built bundle is git-ignored, so only package data puts it in the wheel: check it does."""
+    import zipfile
+
+    bundle = REPO / "localml_kit" / "widgets" / "static" / "graph_view.js"
+    assert bundle.is_file(), "the graph widget is not built: run `make setup`"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("localml_kit-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        carried = archive.read("localml_kit/widgets/static/graph_view.js")
+    assert carried == bundle.read_bytes()

@@ -58,6 +58,7 @@ from localml_kit.compare._metrics import (
     topk_agreement,
     verdict,
 )
+from localml_kit.compare._nodes import per_node
 from localml_kit.compare._result import COLUMNS, Comparison
 from localml_kit.compare._runners import (
     Runner,
@@ -96,6 +97,7 @@ __all__ = [
     "onnx_precision",
     "onnx_runner",
     "outputs",
+    "per_node",
     "recorded_runner",
     "row_cosines",
     "sentence_inputs",

@@ -1,9 +1,14 @@
-"""Look inside a model: a summary of an ONNX or GGUF file, and its graph in netron.
+"""Look inside a model: a summary of an ONNX or GGUF file, its drawable graph, overlays, netron.
 
 ``summarize`` reads the structure of a model without loading its weights:
 inputs and outputs with their dynamic dims, opsets, the operator mix, where the
-parameters are and what type they are stored in. ``show`` serves the graph
-with netron on 127.0.0.1 and returns a view for the notebook.
+parameters are and what type they are stored in. ``view_data`` returns the
+graph as plain data (nodes, edges, tensors with shapes, layer groups) for the
+kit's graph widget (``localml_kit.widgets.GraphView``), and the overlay
+builders (``time_overlay``, ``operator_overlay``, ``placement_overlay``,
+``error_overlay``) turn a profile or a per-node comparison into values and
+colours on those nodes, exportable to Model Explorer and netron. ``show``
+serves the graph with netron on 127.0.0.1 and returns a view for the notebook.
 
 Example:
     >>> from localml_kit import graph
@@ -30,21 +35,34 @@ import onnx
 import pandas as pd
 
 from localml_kit import _plot, errors, models
-from localml_kit.graph import _gguf, _netron, _onnx, _wire
+from localml_kit.graph import _gguf, _netron, _onnx, _view, _wire
+from localml_kit.graph._overlay import (
+    Overlay,
+    error_overlay,
+    operator_overlay,
+    placement_overlay,
+    time_overlay,
+)
 from localml_kit.graph._types import ExternalFile, ModelSummary, TensorInfo, TensorSpec
 
 __all__ = [
     "ExternalFile",
     "ModelSummary",
     "NetronView",
+    "Overlay",
     "TensorInfo",
     "TensorSpec",
+    "error_overlay",
     "open_views",
+    "operator_overlay",
     "overview",
+    "placement_overlay",
     "plot",
     "show",
     "stop_all",
     "summarize",
+    "time_overlay",
+    "view_data",
 ]
 
 
@@ -121,6 +139,39 @@ def _summarize_file(path: Path) -> ModelSummary:
     size = path.stat().st_size
     total = size + sum(e.size_bytes for e in fields["external_data"])
     return ModelSummary(path=str(path), format="onnx", file_bytes=size, total_bytes=total, **fields)
+
+
+def view_data(
+    model: str | os.PathLike[str] | models.ModelRef | onnx.ModelProto,
+) -> dict[str, Any]:
+    """The model's graph as plain, JSON-ready data: what the graph widget draws.
+
+    ONNX: ``nodes`` (one per node, subgraph bodies included, each with its
+    operator, attributes as text, input and output tensor indexes, stored
+    weight bytes and layer group), ``edges`` (``[producer, consumer, tensor]``
+    within one graph), ``tensors`` (name, dtype, shape, bytes, kind),
+    ``graphs`` (the main graph, then each If / Loop / Scan body with its
+    container node), ``groups`` (repeated layers by name scope) and
+    ``collapse`` (whether the page starts with them collapsed). GGUF: each
+    tensor is a node with its quantization type as the operator, layer after
+    layer. Strings are the model's own text, unescaped.
+
+    Example:
+        >>> data = view_data("all-minilm-l6-v2")
+        >>> len(data["nodes"]) == summarize("all-minilm-l6-v2").node_count
+        True
+        >>> data["groups"][0]["id"], data["collapse"]
+        ('bert/encoder/layer.0', True)
+        >>> view_data("smollm2-135m-instruct:gguf")["nodes"][0]["op"]  # token_embd.weight
+        'Q8_0'
+    """
+    if isinstance(model, onnx.ModelProto):
+        _onnx._check_complete(model, "the model")
+        return _view.onnx_view(model)
+    ref = models.resolve(model)
+    _check_file(ref.path)
+    data = _view.file_view(ref.path, label=ref.label, gguf=_is_gguf(ref.path))
+    return data
 
 
 def overview(models_: Iterable[str | os.PathLike[str] | ModelSummary]) -> pd.DataFrame:

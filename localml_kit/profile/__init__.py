@@ -53,7 +53,13 @@ from localml_kit.profile._plan import (
 )
 from localml_kit.profile._result import ProfileResult, ProfileRow
 from localml_kit.profile._runner import run, session_memory, summarise_error
-from localml_kit.profile._trace import kernel_events, load_trace, node_providers, operator_times
+from localml_kit.profile._trace import (
+    kernel_events,
+    load_trace,
+    node_providers,
+    node_times,
+    operator_times,
+)
 
 __all__ = [
     "OPTIMIZATION_LEVELS",
@@ -74,6 +80,7 @@ __all__ = [
     "make_inputs",
     "model_choices",
     "node_providers",
+    "node_times",
     "operator_times",
     "providers_table",
     "resolve_provider",

@@ -84,6 +84,10 @@ class ProfileRow:
     subgraphs: int | None = None
     cpu_fallback: bool | None = None
     top_operators: list[dict[str, Any]] | None = None
+    # Per node from the profiling trace: node, op, provider, calls, ms_per_run (largest first).
+    node_times: list[dict[str, Any]] | None = None
+    # Which provider the session placed each node on (its graph after optimization).
+    node_providers: dict[str, str] | None = field(default=None, metadata=_WORKER)
     operator_ms_per_run: float | None = None
     startup_s: float | None = field(default=None, metadata=_WORKER)
     wall_s: float | None = field(default=None, metadata=_WORKER)
@@ -285,6 +289,19 @@ class ProfileResult:
             for op in row["top_operators"] if isinstance(row["top_operators"], list) else []:
                 rows.append({"label": row["label"], **op})
         return pd.DataFrame(rows, columns=["label", "op", "provider", "ms_per_run", "share"])
+
+    def node_times(self) -> pd.DataFrame:
+        """Kernel time per node, long form: label, node, op, provider, calls, ms_per_run.
+
+        Draw it on the graph with ``graph.time_overlay(result)`` (or a GraphView's overlays).
+        """
+        rows = [
+            {"label": row["label"], **entry}
+            for _, row in self.table.iterrows()
+            for entry in (row["node_times"] if isinstance(row["node_times"], list) else [])
+        ]
+        columns = ["label", "node", "op", "provider", "calls", "ms_per_run"]
+        return pd.DataFrame(rows, columns=columns)
 
     def latencies(self) -> pd.DataFrame:
         """Every kept latency sample, long form: label, latency_ms."""

@@ -427,6 +427,10 @@ def _row(cfg: Configuration, res: Mapping[str, Any], feeds: Feeds | None) -> Pro
                 for r in ops.to_dict("records")
             ]
             row.operator_ms_per_run = float(ops["ms_per_run"].sum())
+            row.node_times = [
+                {str(k): v for k, v in r.items()}
+                for r in _trace.node_times(events).to_dict("records")
+            ]
             kernels = _trace.kernel_events(events, skip_first_run=False)
             row.nodes_run = int(kernels["node"].nunique())
             if not res.get("assignment"):

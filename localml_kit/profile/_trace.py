@@ -139,3 +139,28 @@ def node_providers(trace: Trace) -> dict[str, str]:
     """
     events = kernel_events(trace, skip_first_run=False)
     return dict(zip(events["node"], events["provider"], strict=True))
+
+
+def node_times(trace: Trace) -> pd.DataFrame:
+    """Kernel time per node, largest first: node, op, provider, calls, ms_per_run.
+
+    Example:
+        >>> events = [{"cat": "Node", "name": f"{n}_kernel_time", "dur": d,
+        ...            "args": {"op_name": "MatMul", "provider": "CPUExecutionProvider"}}
+        ...           for n, d in [("a", 300), ("b", 100), ("a", 100)]]
+        >>> node_times(events)[["node", "calls", "ms_per_run"]].values.tolist()
+        [['a', 2, 0.4], ['b', 1, 0.1]]
+    """
+    events = kernel_events(trace)
+    columns = ["node", "op", "provider", "calls", "ms_per_run"]
+    if events.empty:
+        return pd.DataFrame(columns=columns)
+    runs = max(runs_in(trace), 1)
+    grouped = (
+        events.groupby(["node", "op", "provider"], as_index=False, sort=False)
+        .agg(calls=("dur_us", "size"), total_us=("dur_us", "sum"))
+        .sort_values("total_us", ascending=False, kind="stable")
+    )
+    grouped["ms_per_run"] = (grouped["total_us"] / 1000.0 / runs).round(5)
+    grouped["calls"] = grouped["calls"].astype(int)
+    return grouped[columns].reset_index(drop=True)

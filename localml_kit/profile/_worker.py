@@ -228,6 +228,15 @@ def assignment(session):
     return out or None
 
 
+def placement(session):
+    """{node name: provider} for every node of the session's graph, or None."""
+    try:
+        info = session.get_provider_graph_assignment_info()
+    except Exception:
+        return None
+    return {node.name: sub.ep_name for sub in info for node in sub.get_nodes() if node.name} or None
+
+
 def stats(np, samples_ns):
     ms = np.asarray(samples_ns, dtype=np.float64) / 1e6
     p50, p90, p99 = np.percentile(ms, [50, 90, 99])
@@ -355,6 +364,7 @@ def measure(job, result):
         result["gpu_load_peak_mb"], result["gpu_memory_method"] = gpu.peak_mb()
     result["session_providers"] = list(session.get_providers())
     result["assignment"] = assignment(session)
+    result["node_providers"] = placement(session)
     if provider not in result["session_providers"]:
         notice = " ".join(
             line.strip()

@@ -1,4 +1,4 @@
-"""Jupyter views over the kit's cores (ipywidgets).
+"""Jupyter views over the kit's cores (ipywidgets; the graph widget on anywidget).
 
 Each widget is a thin view: the analysis lives in a plain-Python module and the
 widget's last result is on ``.result``. Widgets are imported lazily so that
@@ -18,6 +18,7 @@ from typing import Any
 
 _WIDGETS = {
     "ChatPanel": "localml_kit.widgets.chat_panel",
+    "GraphView": "localml_kit.widgets.graph_view",
     "GraphViewer": "localml_kit.widgets.graph_viewer",
     "OutputComparator": "localml_kit.widgets.output_comparator",
     "ProfilerPanel": "localml_kit.widgets.profiler_panel",
