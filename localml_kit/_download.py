@@ -8,14 +8,18 @@ in the downloads cache, and reuses that cache first.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
 import sys
+import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
+
+import filelock
 
 from localml_kit import _proc, config, errors
 
@@ -321,3 +325,97 @@ def npm_pack(spec: str, filename: str, sha256: str, *, timeout: float = 600) -> 
             )
         _keep_verified(Path(tmp), filename, sha256, f"npm pack {spec}", cached)
     return cached
+
+
+@dataclass(frozen=True)
+class NpmPackage:
+    """One pinned npm package and the members kept from it (member path -> name kept as)."""
+
+    name: str
+    version: str
+    sha256: str
+    members: tuple[tuple[str, str], ...]
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def tarball(self) -> str:
+        return f"{self.name.lstrip('@').replace('/', '-')}-{self.version}.tgz"
+
+
+NPM_MANIFEST = "manifest.json"
+
+
+def npm_files_ready(target: Path, packages: tuple[NpmPackage, ...]) -> bool:
+    """True when ``target`` holds every member kept from ``packages`` at its recorded size."""
+    try:
+        manifest = json.loads((target / NPM_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    files = manifest.get("files", {})
+    wanted = {name for package in packages for _, name in package.members}
+    return set(files) == wanted and all(
+        (target / name).is_file() and (target / name).stat().st_size == int(entry["size"])
+        for name, entry in files.items()
+    )
+
+
+def npm_files(
+    target: Path, packages: tuple[NpmPackage, ...], *, lock: str, force: bool = False
+) -> Path:
+    """Fetch ``packages`` with ``npm pack`` (once, verified) and keep their members in ``target``.
+
+    The folder appears complete or not at all (a staging folder, a manifest of
+    sizes and sha256s, one rename); ``lock`` names the file lock under the kit's
+    home that keeps two processes from unpacking at once. Returns ``target``.
+    """
+    if npm_files_ready(target, packages) and not force:
+        return target
+    locks = config.home() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(locks / f"{lock}.lock"), timeout=1800):
+        if npm_files_ready(target, packages) and not force:
+            return target
+        tarballs = [npm_pack(p.spec, p.tarball, p.sha256) for p in packages]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".npm-files-"))
+        try:
+            files: dict[str, dict[str, object]] = {}
+            for package, tarball in zip(packages, tarballs, strict=True):
+                with tarfile.open(tarball, "r:gz") as archive:
+                    for member, name in package.members:
+                        _extract_member(archive, package, member, staging / name)
+                        files[name] = {
+                            "size": (staging / name).stat().st_size,
+                            "sha256": sha256_file(staging / name),
+                        }
+            manifest = {
+                "packages": {p.spec: p.sha256 for p in packages},
+                "files": files,
+            }
+            (staging / NPM_MANIFEST).write_text(json.dumps(manifest, indent=2))
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return target
+
+
+def _extract_member(archive: tarfile.TarFile, package: NpmPackage, member: str, dest: Path) -> None:
+    try:
+        info = archive.getmember(member)
+    except KeyError as exc:
+        raise errors.EnvironmentCreateError(
+            f"{package.tarball} has no {member.removeprefix('package/')}: the package changed "
+            "shape; pin the version the kit knows."
+        ) from exc
+    source = archive.extractfile(info)
+    if source is None or not info.isfile():
+        raise errors.UnsafeArchiveError(f"{package.tarball}: {member} is not a file")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with source, dest.open("wb") as out:
+        shutil.copyfileobj(source, out)

@@ -21,16 +21,10 @@ Usage (it may run npm)::
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import shutil
-import tarfile
-import tempfile
 from pathlib import Path
 
-import filelock
-
-from localml_kit import _download, config, errors
+from localml_kit import _download, config
 from localml_kit.engines._driver import BACKEND_FILES
 
 __all__ = ["FILES", "SHA256", "VERSION", "folder", "ready", "reason", "setup"]
@@ -44,7 +38,7 @@ FILES: tuple[str, ...] = (
     "package.json",
     *(f"dist/{name}" for names in BACKEND_FILES.values() for name in names),
 )
-MANIFEST = "manifest.json"
+MANIFEST = _download.NPM_MANIFEST
 
 
 def folder() -> Path:
@@ -59,15 +53,13 @@ def ready() -> bool:
         >>> isinstance(ready(), bool)
         True
     """
-    try:
-        manifest = json.loads((folder() / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return False
-    files = manifest.get("files", {})
-    return set(files) == {Path(f).name for f in FILES} and all(
-        (folder() / name).is_file() and (folder() / name).stat().st_size == int(entry["size"])
-        for name, entry in files.items()
-    )
+    return _download.npm_files_ready(folder(), (_package(),))
+
+
+def _package() -> _download.NpmPackage:
+    # Built at call time: the pinned sha256 is read where it is used.
+    members = tuple((f"package/{member}", Path(member).name) for member in FILES)
+    return _download.NpmPackage("onnxruntime-web", VERSION, SHA256, members)
 
 
 def reason() -> str:
@@ -108,44 +100,4 @@ def setup(*, force: bool = False) -> Path:
         >>> setup().name  # already prepared by `make samples`: returns at once
         'onnxruntime-web-1.30.0'
     """
-    target = folder()
-    if ready() and not force:
-        return target
-    locks = config.home() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(locks / "engine-onnxruntime-web.lock"), timeout=1800):
-        if ready() and not force:
-            return target
-        tarball = _download.npm_pack(SPEC, TARBALL, SHA256)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".web-"))
-        try:
-            files = {}
-            with tarfile.open(tarball, "r:gz") as archive:
-                for member in FILES:
-                    try:
-                        info = archive.getmember(f"package/{member}")
-                    except KeyError as exc:
-                        raise errors.EnvironmentCreateError(
-                            f"{TARBALL} has no {member}: the package changed shape; "
-                            "pin the version the kit knows."
-                        ) from exc
-                    source = archive.extractfile(info)
-                    if source is None or not info.isfile():
-                        raise errors.UnsafeArchiveError(f"{TARBALL}: {member} is not a file")
-                    name = Path(member).name
-                    with source, (staging / name).open("wb") as out:
-                        shutil.copyfileobj(source, out)
-                    files[name] = {
-                        "size": (staging / name).stat().st_size,
-                        "sha256": _download.sha256_file(staging / name),
-                    }
-            manifest = {"package": SPEC, "tarball_sha256": SHA256, "files": files}
-            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-    return target
+    return _download.npm_files(folder(), (_package(),), lock="engine-onnxruntime-web", force=force)

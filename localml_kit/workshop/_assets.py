@@ -17,36 +17,12 @@ Example:
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import shutil
-import tarfile
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-
-import filelock
 
 from localml_kit import _download, config, errors
 
-
-@dataclass(frozen=True)
-class NpmPackage:
-    """One pinned npm package and the members a bundle keeps (member path -> name in assets)."""
-
-    name: str
-    version: str
-    sha256: str
-    members: tuple[tuple[str, str], ...]
-
-    @property
-    def spec(self) -> str:
-        return f"{self.name}@{self.version}"
-
-    @property
-    def tarball(self) -> str:
-        return f"{self.name.lstrip('@').replace('/', '-')}-{self.version}.tgz"
-
+NpmPackage = _download.NpmPackage
 
 _FONTS = (
     "1551f4f60c37af51121f.woff2",
@@ -85,7 +61,7 @@ REQUIREJS = NpmPackage(
     (("package/require.js", "require.js"), ("package/package.json", "requirejs.package.json")),
 )
 PACKAGES = (HTML_MANAGER, REQUIREJS)
-MANIFEST = "manifest.json"
+MANIFEST = _download.NPM_MANIFEST
 
 
 def folder() -> Path:
@@ -95,16 +71,7 @@ def folder() -> Path:
 
 def ready() -> bool:
     """True when every kept file is there with the size its manifest records."""
-    try:
-        manifest = json.loads((folder() / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return False
-    files = manifest.get("files", {})
-    wanted = {name for package in PACKAGES for _, name in package.members}
-    return set(files) == wanted and all(
-        (folder() / name).is_file() and (folder() / name).stat().st_size == int(entry["size"])
-        for name, entry in files.items()
-    )
+    return _download.npm_files_ready(folder(), PACKAGES)
 
 
 def setup(*, force: bool = False) -> Path:
@@ -119,52 +86,7 @@ def setup(*, force: bool = False) -> Path:
         >>> setup().name  # already prepared by `make samples`: returns at once
         'widget-assets-1.0.15'
     """
-    target = folder()
-    if ready() and not force:
-        return target
-    locks = config.home() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(locks / "workshop-assets.lock"), timeout=1800):
-        if ready() and not force:
-            return target
-        tarballs = [_download.npm_pack(p.spec, p.tarball, p.sha256) for p in PACKAGES]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".assets-"))
-        try:
-            files: dict[str, dict[str, object]] = {}
-            for package, tarball in zip(PACKAGES, tarballs, strict=True):
-                with tarfile.open(tarball, "r:gz") as archive:
-                    for member, name in package.members:
-                        _extract(archive, package, member, staging / name)
-                        files[name] = {
-                            "size": (staging / name).stat().st_size,
-                            "sha256": _download.sha256_file(staging / name),
-                        }
-            manifest = {"packages": [p.spec for p in PACKAGES], "files": files}
-            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-    return target
-
-
-def _extract(archive: tarfile.TarFile, package: NpmPackage, member: str, dest: Path) -> None:
-    try:
-        info = archive.getmember(member)
-    except KeyError as exc:
-        raise errors.EnvironmentCreateError(
-            f"{package.tarball} has no {member}: the package changed shape; "
-            "pin the version the kit knows."
-        ) from exc
-    source = archive.extractfile(info)
-    if source is None or not info.isfile():
-        raise errors.UnsafeArchiveError(f"{package.tarball}: {member} is not a file")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with source, dest.open("wb") as out:
-        shutil.copyfileobj(source, out)
+    return _download.npm_files(folder(), PACKAGES, lock="workshop-assets", force=force)
 
 
 def anywidget_frontend() -> Path:
