@@ -38,6 +38,7 @@ def test_run_fills_result_table_and_plots(dense: Path) -> None:
     assert set(table["status"].tolist()[2:]) <= {"ok", "unavailable"}
     assert panel.progress.value == panel.progress.max == 4 and panel.progress.description == "4/4"
     assert "dense.onnx · cpu · 1t · b4 · all" in panel.table.value
+    assert panel.plots.titles == ("Latency", "Operators", "Memory")  # no cluster: no Machines
     for image in panel.plots.children:
         assert image.value[:8] == b"\x89PNG\r\n\x1a\n"
     assert not panel.run_button.disabled and panel.stop_button.disabled

@@ -167,9 +167,10 @@ class ProfilerPanel(Fallback, widgets.VBox):
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="0/0")
         self.status = widgets.HTML()
         self.table = widgets.HTML()
+        self._images = {which: widgets.Image(format="png") for which in PLOTS}
         self.plots = widgets.Tab(
-            children=[widgets.Image(format="png") for _ in PLOTS],
-            titles=PLOTS,
+            children=[self._images[which] for which in PLOTS[:-1]],
+            titles=PLOTS[:-1],  # the Machines tab joins for a run on a cluster
             layout=widgets.Layout(display="none"),  # no empty (broken) images before a run
         )
         self.run_button.on_click(lambda _: self.start())
@@ -270,8 +271,12 @@ class ProfilerPanel(Fallback, widgets.VBox):
         else:
             self.result = result
             self.table.value = result._repr_html_()
-            for image, which in zip(self.plots.children, PLOTS, strict=True):
-                image.value = _png(result, which)
+            shown = PLOTS if where else PLOTS[:-1]
+            for which in shown:
+                self._images[which].value = _png(result, which)
+            if len(self.plots.children) != len(shown):
+                self.plots.children = [self._images[which] for which in shown]
+                self.plots.titles = shown
             self.plots.layout.display = None
             stopped = (result.table["status"] == "stopped").any()
             self.status.value = ("<p>Stopped.</p>" if stopped else "<p>Done.</p>") + _dims_html(
