@@ -120,7 +120,9 @@ def main() -> None:
         print(f"## {label}\n")
         print(table(rows))
         print("\ncarried (GGUF type: how, tensors):")
-        for gguf_type, hows in report["types"].items():
+        # A build made before carried.json listed ``types`` has only the counts.
+        types = report.get("types") or {t: {"carried": n} for t, n in report["carried"].items()}
+        for gguf_type, hows in types.items():
             for how, count in hows.items():
                 print(f"- {gguf_type}: {how}, {count}")
         print()
