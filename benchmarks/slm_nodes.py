@@ -8,9 +8,9 @@ greedy tokens in a child process with ONNX Runtime's profiling on
 (``enable_profiling``, about 2.5% overhead); the prompt's run is left out. Per
 decode step: each node group's kernel time, node count and microseconds per
 node, and the step's wall time (``model_run``) less the sum of its kernels, the
-scheduling between nodes. Groups: the carried minimum term (``BlockSum``,
-``Minima``, ``AddMinima`` nodes), ``MatMulNBits`` of the projections, the output
-layer, attention, norms, everything else.
+scheduling between nodes. Groups: the carried minimum term's three kinds of
+node (``BlockSum``, ``Minima``, ``AddMinima``), ``MatMulNBits`` of the
+projections, the output layer, attention, norms, everything else.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from pathlib import Path
 from localml_kit import _proc, profile, slm
 
 GROUPS = (
-    ("minimum term", lambda node, op: any(p in node for p in ("/BlockSum", "/Minima", "/AddM"))),
+    ("minimum term: block sums", lambda node, op: "/BlockSum" in node),
+    ("minimum term: minima", lambda node, op: "/Minima" in node),
+    ("minimum term: add", lambda node, op: "/AddMinima" in node),
     ("output layer", lambda node, op: node.startswith("/lm_head")),
     ("projections", lambda node, op: op in ("MatMulNBits", "MatMul")),
     ("attention", lambda node, op: op in ("GroupQueryAttention", "RotaryEmbedding")),
