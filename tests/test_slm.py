@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import threading
@@ -167,6 +168,16 @@ def test_build_from_gguf_end_to_end(
     ours = slm.Chat(built, threads=2).send(prompt, max_new_tokens=16).text
     theirs = slm.Chat(sample_gguf, threads=2).send(prompt, max_new_tokens=16).text
     assert ours == theirs
+    # A GGUF path benchmarks side by side with llama.cpp on that same file.
+    rows = slm.bench(gguf_file, ("gguf",), max_new_tokens=4, progress=False).to_dict("records")
+    assert [r["engine"] for r in rows] == ["onnxruntime-genai", "llama.cpp"]
+    gguf_mb = gguf_file.stat().st_size / 1e6
+    assert rows[0]["size_vs_gguf"] == pytest.approx(rows[0]["size_mb"] / gguf_mb)
+    assert 1.0 < rows[0]["size_vs_gguf"] < 1.5 and rows[1]["size_vs_gguf"] == 1.0
+    if importlib.util.find_spec("llama_cpp") is None:
+        assert "llama-cpp-python is not installed" in rows[1]["error"]
+    else:
+        assert rows[1]["decode_tokens_per_s"] > 0 and rows[1]["agreement"] > 0.5
     int4 = slm.build(gguf_file, "int4", progress=False)  # reuses the HF fp32 folder
     assert int4.name == "onnx-int4"
     ours = slm.Chat(int4, threads=2).send(prompt, max_new_tokens=16).text

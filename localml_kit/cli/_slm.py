@@ -47,7 +47,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bench = slm_sub.add_parser(
         "bench", help="decode tok/s, first token, peak RSS and fidelity per precision"
     )
-    bench.add_argument("--model", default="smollm2-135m-instruct", help="a language-model sample")
+    bench.add_argument(
+        "--model",
+        default="smollm2-135m-instruct",
+        help="a language-model sample, a .gguf file (llama.cpp runs on it too) or an HF folder",
+    )
     bench.add_argument("--max-tokens", type=positive_int, default=128)
     bench.add_argument("--threads", type=threads_int, default=2)
     bench.add_argument(

@@ -4,17 +4,23 @@ The ONNX Runtime GenAI builder's fp32 model of the same GGUF gives the graph
 (attention, norms, KV cache, the config GenAI reads); this module swaps its
 float weights for the GGUF's own blocks:
 
-- each linear layer ``MatMul`` becomes ``MatMulNBits`` (block size 32) over the
-  GGUF integers and scales, plus, for types with a per-block minimum, the exact
-  term ``ReduceSum(x per block) @ minima``;
+- each linear layer ``MatMul`` becomes ``MatMulNBits`` (blocks of 32, or 16
+  for Q2_K, Q3_K and Q6_K) over the GGUF integers and scales, plus, for types
+  with a per-block minimum, the exact term ``(x summed per block) @ minima``;
+  a projection packing tensors of different block sizes or widths (a Q4_K_M
+  file's Q4_K q and k with a Q6_K v) gets one ``MatMulNBits`` per run of alike
+  tensors, concatenated;
 - the token embedding ``Gather`` becomes ``GatherBlockQuantized``, sharing the
-  output layer's blocks when the model ties them, as the GGUF does.
+  output layer's blocks when the model ties them, as the GGUF does;
+- F16 and BF16 weights are stored at their own width and cast to fp32 once,
+  when the session loads (ONNX Runtime folds the ``Cast``).
 
-Every carried weight is checked against the fp32 model's (which transformers
-dequantized from the same GGUF): the reconstruction must agree to float
-rounding, or the build stops (:class:`~localml_kit.errors.ConversionError`).
-Tensors of other types (F16, F32, K-quants) keep the fp32 model's exact
-dequantized weights.
+Every carried weight is checked twice: its blocks must give
+``gguf.quants.dequantize``'s values bit for bit, and they must agree with the
+fp32 model's weights (which transformers dequantized from the same GGUF) to
+float rounding, or the build stops (:class:`~localml_kit.errors.ConversionError`).
+``carried.json`` lists every GGUF tensor type found and how its tensors were
+carried (F32 norms stay fp32, as in the file).
 
 ``conversion.build`` (behind ``slm.build``) runs it in a child process
 (``python -m localml_kit.conversion carry-blocks``).
@@ -32,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from localml_kit import errors
-from localml_kit.conversion._blocks import BLOCK, SUPPORTED, Blocks, concat, from_gguf
+from localml_kit.conversion._blocks import SUPPORTED, Blocks, concat, describe, from_gguf
 
 __all__ = ["CarryReport", "carry"]
 
@@ -49,14 +55,21 @@ _PARTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "down_proj": (("ffn_down",),),
 }
 _LAYER = re.compile(r"model\.layers\.(\d+)\.(?:attn|mlp)\.(\w+)\.MatMul\.weight$")
-_FLOAT_TYPES = {"F32", "F16", "BF16"}
+# GGUF float types stored at their own width (ONNX tensor type), cast to fp32 at load.
+_HALF_TYPES = {"F16": 10, "BF16": 16}
 # Reconstruction tolerance relative to the weight's largest magnitude (float rounding only).
 _RTOL = 1e-6
 
 
 @dataclass
 class CarryReport:
-    """What the carry did: tensors carried by GGUF type, kept as float, and the worst error."""
+    """What the carry did: tensors carried by GGUF type, kept as float, and the worst error.
+
+    ``types`` holds every GGUF tensor type in the file, each with how many of
+    its tensors were carried which way (e.g. ``{"Q6_K": {"MatMulNBits 8-bit
+    blocks of 16": 14}}``); ``kept_float`` counts the tensors of a quantized or
+    half-width type that the carry could not map and left as fp32.
+    """
 
     carried: dict[str, int] = field(default_factory=dict)
     kept_float: dict[str, int] = field(default_factory=dict)
@@ -64,9 +77,13 @@ class CarryReport:
     accuracy_level: int = 4
     tied_embedding: bool = False
     weight_bytes: int = 0
+    types: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def count(self, table: dict[str, int], gguf_type: str) -> None:
+        table[gguf_type] = table.get(gguf_type, 0) + 1
 
 
 def _reverse_permute_rows(n_rows: int, n_head: int) -> np.ndarray:
@@ -96,23 +113,52 @@ class _Gguf:
         return str(self.tensors[name].tensor_type.name)
 
     def blocks(self, name: str) -> Blocks:
+        """The tensor's blocks, checked to give ``gguf.quants.dequantize``'s values bit for bit."""
+        from gguf import quants
+
         t = self.tensors[name]
         k = int(t.shape[0])
         rows = int(np.prod(t.shape[1:]))
-        return from_gguf(self.type_of(name), np.asarray(t.data).reshape(rows, -1), k)
+        blocks = from_gguf(self.type_of(name), np.asarray(t.data).reshape(rows, -1), k)
+        want = quants.dequantize(np.asarray(t.data), t.tensor_type).reshape(rows, k)
+        if not np.array_equal(blocks.dequantize(), want):
+            raise errors.ConversionError(
+                f"the blocks of GGUF tensor {name} ({blocks.gguf_type}) do not give the values "
+                "gguf.quants.dequantize gives; this is a bug in the carry: report it, and build "
+                "at int4, int8 or fp32 meanwhile."
+            )
+        return blocks
+
+    def values(self, name: str) -> np.ndarray:
+        """The tensor's values [N, K] as float32 (``gguf.quants.dequantize``)."""
+        from gguf import quants
+
+        t = self.tensors[name]
+        rows = int(np.prod(t.shape[1:]))
+        return quants.dequantize(np.asarray(t.data), t.tensor_type).reshape(rows, int(t.shape[0]))
+
+
+def _orders(n_rows: int, heads: int) -> list[np.ndarray | None]:
+    """The row orders a GGUF tensor may have in the fp32 model: as is, or transformers' q/k order."""
+    orders: list[np.ndarray | None] = [None]
+    if heads and n_rows % (2 * heads) == 0:
+        orders.append(_reverse_permute_rows(n_rows, heads))
+    return orders
 
 
 def _match(reference: np.ndarray, blocks: Blocks, heads: int) -> tuple[Blocks, float] | None:
     """``blocks`` (or its rows in transformers' q/k order) against ``reference`` [N, K]."""
     scale = float(np.abs(reference).max()) or 1.0
-    candidates = [blocks]
-    if heads and blocks.shape[0] % (2 * heads) == 0:
-        candidates.append(blocks.rows(_reverse_permute_rows(blocks.shape[0], heads)))
-    for cand in candidates:
+    for order in _orders(blocks.shape[0], heads):
+        cand = blocks if order is None else blocks.rows(order)
         err = float(np.abs(cand.dequantize() - reference).max())
         if err <= _RTOL * scale:
             return cand, err
     return None
+
+
+def _heads_of(gg: _Gguf, name: str) -> int:
+    return gg.heads if ".attn_q." in name else gg.kv_heads if ".attn_k." in name else 0
 
 
 class _Graph:
@@ -124,7 +170,8 @@ class _Graph:
         self.inits = {i.name: i for i in self.graph.initializer}
         self.new_inits: list[Any] = []
         self.names: set[str] = set()
-        self.block_sums: dict[str, str] = {}
+        # (input, block size) -> the per-block sums of that input, computed once.
+        self.block_sums: dict[tuple[str, int], str] = {}
 
     def add_init(self, array: np.ndarray, name: str) -> str:
         """Add an initializer once (a later call with the same name reuses the first)."""
@@ -153,6 +200,7 @@ def _matmul_nbits(
     from onnx import helper
 
     n, k = blocks.shape
+    size = blocks.block_size
     inputs = [x, g.add_init(blocks.packed(), f"{stem}.qweight")]
     inputs.append(g.add_init(blocks.scales.reshape(-1), f"{stem}.scales"))
     zp = blocks.zero_points()
@@ -170,26 +218,23 @@ def _matmul_nbits(
             K=k,
             N=n,
             bits=blocks.bits,
-            block_size=BLOCK,
+            block_size=size,
             accuracy_level=level,
         )
     )
     if blocks.mins is not None:
-        sums = g.block_sums.get(x)
+        sums = g.block_sums.get((x, size))
         if sums is None:
-            # The per-block sums of x, as x @ P with P [K, K/32] the block indicator.
+            # The per-block sums of x, as x @ P with P [K, K/size] the block indicator.
             sums = f"{name}/BlockSum/output_0"
-            if f"/carry/block_indicator/{k}" not in g.names:
-                indicator = np.kron(
-                    np.eye(k // BLOCK, dtype=np.float32), np.ones((BLOCK, 1), np.float32)
+            indicator = f"/carry/block_indicator/{k}" + ("" if size == 32 else f"/{size}")
+            if indicator not in g.names:
+                g.add_init(
+                    np.kron(np.eye(k // size, dtype=np.float32), np.ones((size, 1), np.float32)),
+                    indicator,
                 )
-                g.add_init(indicator, f"/carry/block_indicator/{k}")
-            out.append(
-                helper.make_node(
-                    "MatMul", [x, f"/carry/block_indicator/{k}"], [sums], name=f"{name}/BlockSum"
-                )
-            )
-            g.block_sums[x] = sums
+            out.append(helper.make_node("MatMul", [x, indicator], [sums], name=f"{name}/BlockSum"))
+            g.block_sums[(x, size)] = sums
         minima = g.add_init(np.ascontiguousarray(blocks.mins.T), f"{stem}.minima")
         term = f"{name}/Minima/output_0"
         out.append(helper.make_node("MatMul", [sums, minima], [term], name=f"{name}/Minima"))
@@ -203,6 +248,63 @@ def _matmul_nbits(
         )
 
 
+def _runs(parts: list[Blocks]) -> list[list[int]]:
+    """Consecutive parts of one block size and width (one ``MatMulNBits`` each)."""
+    runs: list[list[int]] = []
+    for i, p in enumerate(parts):
+        first = parts[runs[-1][0]] if runs else None
+        if first is not None and (first.block_size, first.bits) == (p.block_size, p.bits):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def _projection(
+    g: _Graph,
+    x: str,
+    outputs: list[tuple[str, int]],
+    parts: list[Blocks],
+    name: str,
+    stem: str,
+    level: int,
+    out: list[Any],
+) -> list[Blocks]:
+    """The GGUF tensors ``parts`` (row-stacked) as ``MatMulNBits`` from ``x`` into ``outputs``.
+
+    Tensors alike in block size and width share one node; a mix (Q4_K q and k
+    with a Q6_K v) gets one node per run, concatenated. Returns, per part, the
+    blocks its node holds.
+    """
+    from onnx import helper
+
+    runs = _runs(parts)
+    if len(runs) == 1:
+        blocks = concat(parts) if len(parts) > 1 else parts[0]
+        _matmul_nbits(g, x, outputs, blocks, name, stem, level, out)
+        return [blocks] * len(parts)
+    forms: list[Blocks] = []
+    pieces = []
+    for j, run in enumerate(runs):
+        blocks = concat([parts[i] for i in run])
+        piece = f"{name}/Run{j}/output_0"
+        _matmul_nbits(
+            g, x, [(piece, blocks.shape[0])], blocks, f"{name}/Run{j}", f"{stem}.run{j}", level, out
+        )
+        pieces.append(piece)
+        forms += [blocks] * len(run)
+    y = outputs[0][0] if len(outputs) == 1 else f"{name}/Joined/output_0"
+    out.append(helper.make_node("Concat", pieces, [y], name=f"{name}/Concat", axis=-1))
+    if len(outputs) > 1:
+        sizes = g.const([w for _, w in outputs])
+        out.append(
+            helper.make_node(
+                "Split", [y, sizes], [o for o, _ in outputs], name=f"{name}/Split", axis=-1
+            )
+        )
+    return forms
+
+
 def _embedding(
     g: _Graph, node: Any, blocks: Blocks, data: str | None, stem: str, out: list[Any]
 ) -> None:
@@ -210,7 +312,8 @@ def _embedding(
     from onnx import helper
 
     v, k = blocks.shape
-    nb = k // BLOCK
+    size = blocks.block_size
+    nb = k // size
     flat = f"{stem}.qweight_rows"
     if data is None:
         g.add_init(blocks.packed().reshape(v, -1), flat)
@@ -234,7 +337,7 @@ def _embedding(
             name=f"{node.name}/GatherBlockQuantized",
             domain="com.microsoft",
             bits=blocks.bits,
-            block_size=BLOCK,
+            block_size=size,
             gather_axis=0,
             quantize_axis=1,
         )
@@ -247,7 +350,7 @@ def _embedding(
         helper.make_node("Gather", [mins, node.input[1]], [f"{n}/m"], name=f"{n}/GatherMinima"),
         helper.make_node("Unsqueeze", [f"{n}/m", g.const([-1])], [f"{n}/m4"], name=f"{n}/Unsq"),
         helper.make_node(
-            "Reshape", [base, g.const([0, 0, nb, BLOCK])], [f"{n}/b4"], name=f"{n}/Blocks"
+            "Reshape", [base, g.const([0, 0, nb, size])], [f"{n}/b4"], name=f"{n}/Blocks"
         ),
         helper.make_node("Add", [f"{n}/b4", f"{n}/m4"], [f"{n}/s4"], name=f"{n}/AddMinima"),
         helper.make_node("Reshape", [f"{n}/s4", g.const([0, 0, k])], [y], name=f"{n}/Rows"),
@@ -269,48 +372,106 @@ def _parts_for(weight: str, gg: _Gguf) -> list[str] | None:
     return None
 
 
-def _carried_blocks(
+def _mismatch(names: list[str], rows: int, reference: np.ndarray) -> errors.ConversionError:
+    return errors.ConversionError(
+        f"{names} hold {rows} rows and the fp32 weight has {reference.shape[0]}: the GGUF and "
+        "the fp32 build do not match. Build the fp32 model from this GGUF "
+        "(slm.build(gguf, 'fp32', force=True)) and carry again."
+    )
+
+
+def _not_from(name: str, gguf_type: str) -> errors.ConversionError:
+    return errors.ConversionError(
+        f"GGUF tensor {name} ({gguf_type}) does not reconstruct the fp32 model's weights; "
+        "the GGUF and the fp32 build do not come from the same file. Build the fp32 "
+        "model from this GGUF (slm.build(gguf, 'fp32', force=True)) and carry again."
+    )
+
+
+def _carried_parts(
     gg: _Gguf, names: list[str], reference: np.ndarray, report: CarryReport, centre: bool = True
-) -> Blocks | None:
-    """The GGUF blocks of ``names`` (row-stacked), checked against reference [N, K]; None = keep."""
+) -> list[Blocks] | None:
+    """The GGUF blocks of ``names``, each checked against its rows of reference [N, K].
+
+    None when a tensor's type is not block-quantized (the caller keeps the weight).
+    """
     types = [gg.type_of(n) for n in names]
     if any(t not in SUPPORTED for t in types):
-        for t in types:
-            report.kept_float[t] = report.kept_float.get(t, 0) + 1
         return None
     parts, row = [], 0
     for name in names:
         b = gg.blocks(name)
-        heads = gg.heads if ".attn_q." in name else gg.kv_heads if ".attn_k." in name else 0
-        got = _match(reference[row : row + b.shape[0]], b, heads)
+        got = _match(reference[row : row + b.shape[0]], b, _heads_of(gg, name))
         if got is None:
+            raise _not_from(name, b.gguf_type)
+        blocks = got[0].centred() if centre else got[0]
+        err = float(np.abs(blocks.dequantize() - reference[row : row + b.shape[0]]).max())
+        if err > _RTOL * (float(np.abs(reference).max()) or 1.0):
             raise errors.ConversionError(
-                f"GGUF tensor {name} ({b.gguf_type}) does not reconstruct the fp32 model's weights; "
-                "the GGUF and the fp32 build do not come from the same file. Build the fp32 "
-                "model from this GGUF (slm.build(gguf, 'fp32', force=True)) and carry again."
+                f"the carried blocks of {name} differ from the GGUF's values by {err:.3g}, more "
+                "than float rounding; this is a bug in the carry: report it, and build at int4, "
+                "int8 or fp32 meanwhile."
             )
-        parts.append(got[0])
+        report.max_abs_error = max(report.max_abs_error, err)
+        parts.append(blocks)
         row += b.shape[0]
     if row != reference.shape[0]:
-        raise errors.ConversionError(
-            f"{names} hold {row} rows and the fp32 weight has {reference.shape[0]}: the GGUF and "
-            "the fp32 build do not match. Build the fp32 model from this GGUF "
-            "(slm.build(gguf, 'fp32', force=True)) and carry again."
-        )
-    blocks = concat(parts) if len(parts) > 1 else parts[0]
-    if centre:
-        blocks = blocks.centred()
-    err = float(np.abs(blocks.dequantize() - reference).max())
-    if err > _RTOL * (float(np.abs(reference).max()) or 1.0):
-        raise errors.ConversionError(
-            f"the carried blocks of {names} differ from the GGUF's values by {err:.3g}, more "
-            "than float rounding; this is a bug in the carry: report it, and build at int4, "
-            "int8 or fp32 meanwhile."
-        )
-    report.max_abs_error = max(report.max_abs_error, err)
+        raise _mismatch(names, row, reference)
     for t in types:
-        report.carried[t] = report.carried.get(t, 0) + 1
-    return blocks
+        report.count(report.carried, t)
+    return parts
+
+
+def _half_width(gg: _Gguf, names: list[str], reference: np.ndarray, report: CarryReport) -> int:
+    """The ONNX type to store an F16 / BF16 weight at (0: not such a weight), checked exact."""
+    types = {gg.type_of(n) for n in names}
+    if len(types) != 1 or next(iter(types)) not in _HALF_TYPES:
+        return 0
+    row = 0
+    for name in names:
+        values = gg.values(name)
+        want = reference[row : row + values.shape[0]]
+        orders = _orders(values.shape[0], _heads_of(gg, name))
+        if not any(np.array_equal(values if o is None else values[o], want) for o in orders):
+            raise _not_from(name, gg.type_of(name))
+        row += values.shape[0]
+    if row != reference.shape[0]:
+        raise _mismatch(names, row, reference)
+    for n in names:
+        report.count(report.carried, gg.type_of(n))
+    return _HALF_TYPES[next(iter(types))]
+
+
+def _store_half(g: _Graph, weight: str, onnx_type: int) -> Any:
+    """Store fp32 initializer ``weight`` at half width; return the ``Cast`` that gives it back."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    values = numpy_helper.to_array(g.inits[weight]).astype(np.float32)
+    if onnx_type == TensorProto.FLOAT16:
+        stored, tensor = f"{weight}.fp16", numpy_helper.from_array(values.astype(np.float16))
+        exact = np.array_equal(values.astype(np.float16).astype(np.float32), values)
+    else:
+        bits = np.ascontiguousarray(values).view(np.uint32)
+        stored = f"{weight}.bf16"
+        tensor = helper.make_tensor(
+            stored,
+            TensorProto.BFLOAT16,
+            values.shape,
+            (bits >> 16).astype(np.uint16).tobytes(),
+            True,
+        )
+        exact = not np.any(bits & 0xFFFF)
+    if not exact:
+        raise errors.ConversionError(
+            f"{weight} does not hold {TensorProto.DataType.Name(onnx_type)} values exactly; this "
+            "is a bug in the carry: report it, and build at int4, int8 or fp32 meanwhile."
+        )
+    tensor.name = stored
+    g.names.add(stored)
+    g.new_inits.append(tensor)
+    return helper.make_node(
+        "Cast", [stored], [weight], name=f"/carry/Cast/{weight}", to=TensorProto.FLOAT
+    )
 
 
 def carry(
@@ -322,6 +483,7 @@ def carry(
 
         report = carry(Path("m.gguf"), Path("onnx-fp32"), Path("onnx-gguf"))
         report.carried  # e.g. {'Q4_1': 210, 'Q8_0': 1}
+        report.types  # e.g. {'Q4_1': {'MatMulNBits 4-bit blocks of 32 + minimum term': 210}, ...}
     """
     import onnx
     from onnx import numpy_helper
@@ -331,21 +493,31 @@ def carry(
     g = _Graph(model)
     report = CarryReport(accuracy_level=accuracy_level)
     producers = {o: n for n in g.graph.node for o in n.output}
+    uses: dict[str, list[str]] = {}  # GGUF tensor -> how it was carried
+    halves: dict[str, int] = {}  # fp32 weight -> the ONNX type it is stored at
     # First pass: the carried blocks of every projection, grouped by input (gate and up
     # share theirs and become one MatMulNBits, split after).
-    carried: dict[str, tuple[Any, Blocks]] = {}
+    carried: dict[str, tuple[Any, list[Blocks]]] = {}
     groups: dict[str, list[Any]] = {}
+    tensors: dict[str, list[str]] = {}
     for node in g.graph.node:
         weight = node.input[1] if node.op_type == "MatMul" and len(node.input) > 1 else ""
         names = _parts_for(weight, gg) if weight in g.inits else None
         if names is None:
             continue
         reference = numpy_helper.to_array(g.inits[weight]).T
-        blocks = _carried_blocks(gg, names, reference, report, centre)
-        if blocks is not None:
-            carried[node.name] = (node, blocks)
-            if weight != "lm_head.MatMul.weight":
-                groups.setdefault(node.input[0], []).append(node)
+        parts = _carried_parts(gg, names, reference, report, centre)
+        if parts is None:
+            half = _half_width(gg, names, reference, report)
+            if half:
+                halves[weight] = half
+                for n in names:
+                    uses.setdefault(n, []).append(f"{gg.type_of(n).lower()} weights + Cast")
+            continue
+        carried[node.name] = (node, parts)
+        tensors[node.name] = names
+        if weight != "lm_head.MatMul.weight":
+            groups.setdefault(node.input[0], []).append(node)
     nodes: list[Any] = []
     lm_head: tuple[str, Blocks] | None = None  # (qweight name, blocks) of the output layer
     embed_node = None
@@ -358,19 +530,24 @@ def carry(
         group = groups.get(node.input[0], [node])
         if node is not group[0]:
             continue  # emitted with the first of its group
-        parts = [carried[n.name][1] for n in group]
-        blocks = concat(parts) if len(parts) > 1 else parts[0]
+        parts = [b for n in group for b in carried[n.name][1]]
+        names = [t for n in group for t in tensors[n.name]]
         stem = group[0].input[1].removesuffix(".weight")
         if len(group) > 1:
             stem = "+".join(n.input[1].removesuffix(".MatMul.weight") for n in group)
-        outputs = [(n.output[0], b.shape[0]) for n, b in zip(group, parts, strict=True)]
-        _matmul_nbits(g, node.input[0], outputs, blocks, node.name, stem, accuracy_level, nodes)
+        outputs = [(n.output[0], sum(b.shape[0] for b in carried[n.name][1])) for n in group]
+        forms = _projection(
+            g, node.input[0], outputs, parts, node.name, stem, accuracy_level, nodes
+        )
+        for name, form in zip(names, forms, strict=True):
+            uses.setdefault(name, []).append(f"MatMulNBits {describe(form)}")
         if node.input[1] == "lm_head.MatMul.weight":
-            lm_head = (f"{stem}.qweight", blocks)
+            lm_head = (f"{stem}.qweight", forms[0])
     if embed_node is not None:
-        _replace_embedding(g, gg, embed_node, producers, lm_head, nodes, report)
+        _replace_embedding(g, gg, embed_node, producers, lm_head, nodes, report, uses, halves)
+    nodes = [_store_half(g, w, t) for w, t in halves.items()] + nodes
     used = {i for n in nodes for i in n.input}
-    kept = [i for i in g.graph.initializer if i.name in used]
+    kept = [i for i in g.graph.initializer if i.name in used and i.name not in halves]
     del g.graph.node[:]
     g.graph.node.extend(nodes)
     del g.graph.initializer[:]
@@ -379,8 +556,26 @@ def carry(
         int(np.prod(i.dims)) * np.dtype(onnx.helper.tensor_dtype_to_np_dtype(i.data_type)).itemsize
         for i in g.graph.initializer
     )
+    _account(gg, uses, report)
     _save(model, fp32_folder, out, report)
     return report
+
+
+def _account(gg: _Gguf, uses: dict[str, list[str]], report: CarryReport) -> None:
+    """``report.types``: every GGUF tensor by type and how it was carried (and ``kept_float``)."""
+    for name, tensor in gg.tensors.items():
+        gguf_type = gg.type_of(name)
+        if name in uses:
+            how = " and ".join(dict.fromkeys(uses[name]))
+        elif gguf_type == "F32":
+            how = "fp32, as in the file"
+        elif len(tensor.shape) < 2 or int(np.prod(tensor.shape[1:])) == 1:
+            how = "fp32 in the fp32 build (a vector: norm or bias)"
+        else:
+            how = "kept as fp32 (a tensor the carry does not map)"
+            report.count(report.kept_float, gguf_type)
+        table = report.types.setdefault(gguf_type, {})
+        table[how] = table.get(how, 0) + 1
 
 
 def _replace_embedding(
@@ -391,31 +586,50 @@ def _replace_embedding(
     lm_head: tuple[str, Blocks] | None,
     nodes: list[Any],
     report: CarryReport,
+    uses: dict[str, list[str]],
+    halves: dict[str, int],
 ) -> None:
     from onnx import numpy_helper
 
     table = node.input[0]
     source = producers.get(table)
     transposed = source if source is not None and source.op_type == "Transpose" else None
-    if "token_embd.weight" not in gg.tensors:
+    name = "token_embd.weight"
+    if name not in gg.tensors:
         return
-    if gg.type_of("token_embd.weight") not in SUPPORTED:
-        report.kept_float[gg.type_of("token_embd.weight")] = 1
+    gguf_type = gg.type_of(name)
+    tied = transposed is not None and "output.weight" not in gg.tensors
+    if (
+        transposed is not None and tied and transposed.input[0] in halves
+    ):  # the output layer's half-width weights
+        uses.setdefault(name, []).append("embedding tied to the output layer's weights")
+        report.tied_embedding = True
+        return
+    reference_name = transposed.input[0] if transposed is not None else table
+    if gguf_type in _HALF_TYPES and not tied and reference_name in g.inits:
+        reference = numpy_helper.to_array(g.inits[reference_name])
+        reference = reference.T if transposed is not None else reference
+        half = _half_width(gg, [name], reference, report)
+        halves[reference_name] = half
+        uses.setdefault(name, []).append(f"{gguf_type.lower()} embedding + Cast")
+        return
+    if gguf_type not in SUPPORTED:
         return
     new: list[Any] = []
-    if transposed is not None and lm_head is not None and "output.weight" not in gg.tensors:
+    if tied and lm_head is not None:
         # Tied: the embedding reads the output layer's blocks, as the GGUF's one tensor does.
         report.tied_embedding = True
         _embedding(g, node, lm_head[1], lm_head[0], "model.embed_tokens", new)
+        uses.setdefault(name, []).append("GatherBlockQuantized on the output layer's blocks")
     else:
-        reference_name = transposed.input[0] if transposed is not None else table
         reference = numpy_helper.to_array(g.inits[reference_name])
         if transposed is not None:
             reference = reference.T
-        blocks = _carried_blocks(gg, ["token_embd.weight"], reference, report)
-        if blocks is None:
+        parts = _carried_parts(gg, [name], reference, report)
+        if parts is None:
             return
-        _embedding(g, node, blocks, None, "model.embed_tokens", new)
+        _embedding(g, node, parts[0], None, "model.embed_tokens", new)
+        uses.setdefault(name, []).append(f"GatherBlockQuantized {describe(parts[0])}")
     if transposed is not None:
         nodes.remove(transposed)
     at = nodes.index(node)

@@ -1,8 +1,11 @@
 """One engine's generation figures, measured in a fresh process (so peak RSS is its own).
 
 ``python -m localml_kit.slm._bench genai FOLDER PROMPT_JSON MAX_NEW THREADS [nospin]``
-``python -m localml_kit.slm._bench llama-cpp GGUF PROMPT_JSON MAX_NEW THREADS``
-``python -m localml_kit.slm._bench llama-cpp-logits GGUF SEQUENCE_JSON OUT_NPY THREADS``
+``python -m localml_kit.slm._bench llama-cpp GGUF PROMPT_JSON MAX_NEW THREADS [norepack]``
+``python -m localml_kit.slm._bench llama-cpp-logits GGUF SEQUENCE_JSON OUT_NPY THREADS [norepack]``
+
+``norepack`` loads the GGUF without llama.cpp's CPU weight repacking
+(``use_extra_bufts`` off), for files whose repacked kernels crash.
 
 PROMPT_JSON holds the prompt's token ids. Prints one JSON line: load_s,
 prompt_tokens, new_tokens, time_to_first_token_s, decode_tokens_per_s,
@@ -15,6 +18,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from localml_kit import _genai
 from localml_kit.slm._rss import PeakRSS
@@ -37,12 +41,26 @@ def genai(folder: str, ids: list[int], max_new: int, threads: int, spinning: boo
     return _figures(load, ids, out, first, total, rss.peak / 1e6)
 
 
-def llama_cpp(gguf: str, ids: list[int], max_new: int, threads: int) -> dict:
-    from llama_cpp import Llama
+def _llama(gguf: str, threads: int, repack: bool = True, **options: Any) -> Any:
+    """llama.cpp's model; ``repack=False`` turns off its CPU weight repacking."""
+    import llama_cpp as lib
 
+    if not repack:
+        default = lib.llama_model_default_params
+
+        def params() -> Any:
+            p = default()
+            p.use_extra_bufts = False
+            return p
+
+        lib.llama_cpp.llama_model_default_params = params  # what Llama() below reads
+    return lib.Llama(model_path=gguf, n_ctx=2048, n_threads=threads, verbose=False, **options)
+
+
+def llama_cpp(gguf: str, ids: list[int], max_new: int, threads: int, repack: bool = True) -> dict:
     with PeakRSS() as rss:
         start = time.perf_counter()
-        llm = Llama(model_path=gguf, n_ctx=2048, n_threads=threads, verbose=False)
+        llm = _llama(gguf, threads, repack)
         load = time.perf_counter() - start
         start = time.perf_counter()
         out: list[int] = []
@@ -57,12 +75,13 @@ def llama_cpp(gguf: str, ids: list[int], max_new: int, threads: int) -> dict:
     return _figures(load, ids, out, first, total, rss.peak / 1e6)
 
 
-def llama_cpp_logits(gguf: str, ids: list[int], out: str, threads: int) -> dict:
+def llama_cpp_logits(
+    gguf: str, ids: list[int], out: str, threads: int, repack: bool = True
+) -> dict:
     """llama.cpp's next-token logits at every position of ``ids`` (teacher-forced), to .npy."""
     import numpy as np
-    from llama_cpp import Llama
 
-    llm = Llama(model_path=gguf, n_ctx=2048, n_threads=threads, logits_all=True, verbose=False)
+    llm = _llama(gguf, threads, repack, logits_all=True)
     llm.eval(ids)
     np.save(out, np.asarray(llm.scores[: len(ids)], dtype=np.float32))
     return {"positions": len(ids)}
@@ -90,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     if engine == "genai":
         figures = genai(model, ids, int(max_new), int(threads), spinning=args[5:] != ["nospin"])
     elif engine == "llama-cpp-logits":
-        figures = llama_cpp_logits(model, ids, max_new, int(threads))
+        figures = llama_cpp_logits(model, ids, max_new, int(threads), args[5:] != ["norepack"])
     else:
-        figures = llama_cpp(model, ids, int(max_new), int(threads))
+        figures = llama_cpp(model, ids, int(max_new), int(threads), args[5:] != ["norepack"])
     print(json.dumps(figures))
     return 0
 

@@ -34,8 +34,13 @@ _COLUMNS = (
     "prompt_tokens",
     "new_tokens",
     "runs",
+    "size_mb",
+    "size_vs_gguf",
+    "note",
     "error",
 )
+# What the llama.cpp row says when its CPU weight repacking crashed and it ran without.
+NO_REPACK_NOTE = "llama.cpp's CPU weight repacking crashed on this file; measured with it off"
 
 
 def _bench_child(
@@ -46,8 +51,10 @@ def _bench_child(
     threads: int,
     spinning: bool = True,
     out: Path | None = None,
+    repack: bool = True,
 ) -> dict:
-    """One ``_bench`` run in a fresh process: its JSON figures, or ``{"error": ...}``."""
+    """One ``_bench`` run in a fresh process: its JSON figures, or ``{"error": ...}``
+    (with ``"crashed": True`` when a signal ended it)."""
     with tempfile.TemporaryDirectory(prefix="localml-slm-") as tmp:
         prompt = Path(tmp) / "prompt.json"
         prompt.write_text(json.dumps(ids))
@@ -62,23 +69,28 @@ def _bench_child(
                 str(out) if out is not None else str(max_new),
                 str(threads),
                 *([] if spinning else ["nospin"]),
+                *([] if repack else ["norepack"]),
             ],
             what=f"the {engine} benchmark of {model.name}",
             timeout=_CHILD_TIMEOUT_S,
             check=False,
         )
     if done.returncode != 0:
-        return {"error": _proc.tail(done.stderr, lines=1, limit=300) or "no output"}
+        crashed = done.returncode < 0 or done.returncode > 128
+        why = _proc.tail(done.stderr, lines=1, limit=300)
+        if not why:
+            why = f"killed by a signal (exit {done.returncode})" if crashed else "no output"
+        return {"error": why, "crashed": crashed}
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _llama_cpp_logits(gguf: Path, seq: list[int], threads: int) -> Any:
+def _llama_cpp_logits(gguf: Path, seq: list[int], threads: int, repack: bool = True) -> Any:
     """llama.cpp's teacher-forced logits over ``seq``, computed in a child process."""
     import numpy as np
 
     with tempfile.TemporaryDirectory(prefix="localml-slm-") as tmp:
         out = Path(tmp) / "logits.npy"
-        figures = _bench_child("llama-cpp-logits", gguf, seq, 0, threads, out=out)
+        figures = _bench_child("llama-cpp-logits", gguf, seq, 0, threads, out=out, repack=repack)
         if "error" in figures:
             raise errors.ProfileRunError(
                 f"llama.cpp could not score the sequence: {figures['error']}"
@@ -148,14 +160,25 @@ def bench(
     if llama_cpp and gguf is not None:
         engines.append(("llama.cpp", "gguf", gguf))
     runs: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(engines))}
+    repack = True
     for _ in tqdm(range(repeats), desc="rounds", disable=not progress or repeats == 1):
         for i, (engine, _precision, path) in enumerate(engines):
             if engine == "llama.cpp" and not has_llama:
                 continue
             kind = "genai" if engine != "llama.cpp" else "llama-cpp"
-            runs[i].append(_bench_child(kind, path, ids, max_new_tokens, threads, spinning))
+            run = _bench_child(kind, path, ids, max_new_tokens, threads, spinning, repack=repack)
+            if engine == "llama.cpp" and run.get("crashed") and repack:
+                repack = False  # a known llama.cpp failure on some K-quant files: run without
+                run = _bench_child(kind, path, ids, max_new_tokens, threads, spinning, repack=False)
+            runs[i].append(run)
+    gguf_mb = gguf.stat().st_size / 1e6 if gguf is not None else None
     for i, (engine, precision, path) in enumerate(engines):
         row: dict[str, Any] = {"engine": engine, "precision": precision}
+        row["size_mb"] = _size_mb(path)
+        if gguf_mb:
+            row["size_vs_gguf"] = row["size_mb"] / gguf_mb
+        if engine == "llama.cpp" and not repack:
+            row["note"] = NO_REPACK_NOTE
         if engine == "llama.cpp" and not has_llama:
             row["error"] = "llama-cpp-python is not installed (pip install llama-cpp-python)"
             rows.append(row)
@@ -183,11 +206,18 @@ def bench(
         rows.append(row)
     llama_rows = [r for r in rows if r["engine"] == "llama.cpp" and "error" not in r]
     if llama_rows and forced is not None and gguf is not None:
-        logits = _llama_cpp_logits(gguf, forced.sequences()[0], threads)
+        logits = _llama_cpp_logits(gguf, forced.sequences()[0], threads, repack)
         score = forced.score(str(gguf), lambda seq: logits)
         llama_rows[0].update(agreement=score.agreement, mean_kl=score.mean_kl)
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=[c for c in _COLUMNS if c in frame.columns])
+
+
+def _size_mb(path: Path) -> float:
+    """Megabytes on disk: a GGUF file, or a GenAI folder's model (graph and weights)."""
+    if path.is_file():
+        return path.stat().st_size / 1e6
+    return sum(f.stat().st_size for f in path.glob("model.onnx*") if f.is_file()) / 1e6
 
 
 def _fp32_tokens(folder: Path, ids: list[int], max_new_tokens: int, threads: int) -> list[int]:

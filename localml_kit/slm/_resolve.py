@@ -90,8 +90,9 @@ def build(
     the kit home.
 
     Precisions: ``"gguf"`` keeps a GGUF's own quantized blocks (Q4_0, Q4_1,
-    Q5_0, Q5_1, Q8_0) as ONNX Runtime block-quantized weights, without
-    re-quantizing, so the model computes with exactly the GGUF's weights;
+    Q5_0, Q5_1, Q8_0 and the K-quants Q2_K to Q6_K; F16 / BF16 at their own
+    width) as ONNX Runtime block-quantized weights, without re-quantizing, so
+    the model computes with exactly the GGUF's weights;
     ``"int4"``, ``"int8"`` and ``"fp32"`` are the GenAI builder's from fp32
     weights (int4 re-quantizes a GGUF's blocks a second time). The default is
     ``"gguf"`` for GGUF sources and ``"int4"`` otherwise; for a sample, the
