@@ -278,6 +278,12 @@ def test_a_killed_build_leaves_no_kernel_behind(tmp_path: Path, assets: Path) ->
         builder.wait(timeout=10)
     _, alive = psutil.wait_procs(family, timeout=15)
     assert not alive, [" ".join(p.cmdline())[:200] for p in alive]
+    # The half-built folder is the kit's own: building there again replaces it.
+    (source / "00_hang.ipynb").unlink()
+    nbformat.write(v4.new_notebook(cells=[v4.new_code_cell("1 + 1")]), source / "00_quick.ipynb")
+    again = workshop.build(tmp_path / "out", source=source, progress=False)
+    assert [run.status for run in again.runs] == ["ok"]
+    assert not (tmp_path / "out" / "00_hang.ipynb").exists()
 
 
 def test_assets_offline_without_a_cache_say_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -185,6 +185,9 @@ def build(
     chosen = _series.select(_series.notebooks(source), notebooks)
     folder = Path(out).expanduser().resolve()
     _prepare(folder)
+    # The record first: a build stopped half way (Ctrl-C, a kill) leaves a folder that the
+    # next build knows as its own and replaces, instead of refusing it as the user's files.
+    (folder / RECORD).write_text(json.dumps({"kit": __version__, "building": True}, indent=2))
     started = time.perf_counter()
     _assets.copy_into(folder / ASSETS)
     import nbformat
