@@ -126,6 +126,7 @@ def test_copy_series_never_overwrites_an_edit(tmp_path: Path) -> None:
     again = workshop.copy_series(dest)
     assert again.written == ("04_inside_a_model.ipynb",)
     assert again.kept == ("02_finding_models.ipynb",)
+    assert len(again.current) == len(workshop.notebooks()) - 2  # the rest: already the same
     assert edited.read_text().endswith(" ")
     # A newer kit's notebook replaces an untouched copy, never an edited one.
     newer = tmp_path / "newer"
@@ -154,6 +155,10 @@ def test_notebooks_command_copies(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert sorted(p.name for p in (tmp_path / "n").glob("*.ipynb")) == [
         p.name for p in workshop.notebooks()
     ]
+    assert main(["notebooks", str(tmp_path / "n")]) == 0  # again: nothing to do, and it says so
+    assert "0 notebooks copied, 10 already up to date" in capsys.readouterr().out.replace(
+        str(len(workshop.notebooks())), "10"
+    )
 
 
 def test_build_refuses_bad_input_before_running(

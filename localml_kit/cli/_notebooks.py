@@ -19,7 +19,8 @@ def report(copied: object) -> None:
     from localml_kit.workshop import Copied
 
     assert isinstance(copied, Copied)
-    print(f"{safe(copied.folder)}: {len(copied.written)} notebooks copied")
+    same = f", {len(copied.current)} already up to date" if copied.current else ""
+    print(f"{safe(copied.folder)}: {len(copied.written)} notebooks copied{same}")
     for name in copied.kept:
         print(f"  kept your edited {safe(name)} (delete it to get the kit's copy back)")
 

@@ -80,11 +80,13 @@ def select(paths: list[Path], wanted: list[str] | None) -> list[Path]:
 
 @dataclass(frozen=True)
 class Copied:
-    """What :func:`copy_to` did: the folder, files written, and edited files it left alone."""
+    """What :func:`copy_to` did: the folder, files written, edited files it left alone, and
+    files already the same as the kit's (``current``)."""
 
     folder: Path
     written: tuple[str, ...]
     kept: tuple[str, ...]
+    current: tuple[str, ...] = ()
 
 
 def _digest(path: Path) -> str:
@@ -118,7 +120,7 @@ def copy_to(dest: str | os.PathLike[str], source: str | os.PathLike[str] | None 
         record = json.loads(record_path.read_text())
     except (OSError, ValueError):
         record = {}
-    written, kept = [], []
+    written, kept, current = [], [], []
     for path in notebooks(source):
         out = target / path.name
         new = _digest(path)
@@ -126,6 +128,7 @@ def copy_to(dest: str | os.PathLike[str], source: str | os.PathLike[str] | None 
             now = _digest(out)
             if now == new:
                 record[path.name] = new
+                current.append(path.name)
                 continue
             if record.get(path.name) != now:  # edited since it was copied, or not ours
                 kept.append(path.name)
@@ -136,4 +139,4 @@ def copy_to(dest: str | os.PathLike[str], source: str | os.PathLike[str] | None 
         record[path.name] = new
         written.append(path.name)
     record_path.write_text(json.dumps(record, indent=2, sort_keys=True))
-    return Copied(target, tuple(written), tuple(kept))
+    return Copied(target, tuple(written), tuple(kept), tuple(current))
