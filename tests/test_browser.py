@@ -55,24 +55,16 @@ import pytest
 from playwright.sync_api import Locator, Page, ViewportSize, WebSocket, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from localml_kit.engines import _driver
 from tests.conftest import IN_CI, REPO
 
 # Every notebook, so that one added later runs here too (with the default expectations).
 NOTEBOOKS = tuple(sorted(path.name for path in (REPO / "notebooks").glob("*.ipynb")))
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--no-proxy-server",
-    # Any host name fails to resolve: the page can only reach 127.0.0.1.
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-]
+# The kit's own headless flags (no GPU; any host name fails to resolve, so a page can only
+# reach 127.0.0.1).
+CHROMIUM_ARGS = [*_driver.CHROMIUM_ARGS, *_driver.NO_GPU_ARGS]
 VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
 SERVER_TIMEOUT_S = 60
 KERNEL_TIMEOUT_S = 60

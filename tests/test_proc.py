@@ -18,25 +18,12 @@ import pytest
 from localml_kit import _proc, errors, profile
 from localml_kit.profile import Plan
 from tests.conftest import REPO
+from tests.procs import gone
 from tests.test_profile import FAST, dense_model
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="process groups and PR_SET_PDEATHSIG are Linux's"
 )
-
-
-def gone(pid: int, within: float = 5.0) -> bool:
-    """True once ``pid`` has ended (a zombie nobody reaped counts as ended) within ``within`` s."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
 
 
 def read_pid(path: Path, within: float = 5.0) -> int:

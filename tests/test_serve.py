@@ -13,7 +13,6 @@ import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from onnx import TensorProto, helper, numpy_helper
 from localml_kit import _proc, compare, errors, optimize, serve
 from localml_kit.cli import main
 from tests.conftest import REPO
+from tests.procs import gone
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -69,20 +69,6 @@ def tiny_encoder(folder: Path) -> tuple[Path, Path]:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.save(model, folder / "tiny.onnx")
     return folder / "tiny.onnx", folder / "tokenizer.json"
-
-
-def gone(pid: int, within: float = 10.0) -> bool:
-    """True once ``pid`` has ended (an unreaped zombie counts) within ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
 
 
 def read_line(proc: subprocess.Popen, within: float = 60.0) -> str:
@@ -192,7 +178,7 @@ def test_the_service_dies_with_its_parent(tiny: tuple[Path, Path], tmp_path: Pat
         child = int(read_line(parent))
         assert psutil.pid_exists(child)
         _proc.kill(parent)  # SIGKILL: the parent cannot clean up
-        assert gone(child), f"the service {child} outlived its parent"
+        assert gone(child, within=10), f"the service {child} outlived its parent"
     finally:
         _proc.kill(parent)
 
@@ -382,6 +368,6 @@ def test_cli_serve_runs_until_sigterm_and_stops_its_service(
         assert serve.request(url, "/search", {"query": "kitten", "k": 1}).ok
         os.kill(cli.pid, signal.SIGTERM)
         assert cli.wait(timeout=30) == 143
-        assert gone(pid), "the CLI left its service running"
+        assert gone(pid, within=10), "the CLI left its service running"
     finally:
         _proc.kill(cli)

@@ -353,6 +353,7 @@ def _local_model(spec: Mapping[str, Any]) -> str | None:
 def _on_worker_probe(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """On a worker: its hardware report and, per model, where it has it (None: send it)."""
     from localml_kit import hardware
+    from localml_kit.profile import _runner
 
     rep = hardware.report()
     offered = list(rep.providers)
@@ -362,14 +363,7 @@ def _on_worker_probe(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return {
         "machine": {
             "host": socket.gethostname(),
-            "cpu": rep.cpu_model,
-            "physical_cores": rep.cpu_physical_cores,
-            "logical_cores": rep.cpu_logical_cores,
-            "ram_gb": round(rep.ram_total_bytes / 1024**3, 1),
-            "gpus": [g.name for g in rep.gpus],
-            "os": rep.os,
-            "python": rep.python,
-            "onnxruntime": rep.onnxruntime,
+            **_runner._machine(rep),
             "providers": list(dict.fromkeys(offered)),
             "localml_kit": KIT_VERSION,
         },

@@ -454,8 +454,9 @@ def _row(cfg: Configuration, res: Mapping[str, Any], feeds: Feeds | None) -> Pro
     return row
 
 
-def _machine() -> dict[str, Any]:
-    rep = hardware.report()
+def _machine(rep: hardware.HardwareReport | None = None) -> dict[str, Any]:
+    """The machine a result was measured on (``rep``: a report already read, else read now)."""
+    rep = rep if rep is not None else hardware.report()
     return {
         "cpu": rep.cpu_model,
         "physical_cores": rep.cpu_physical_cores,
