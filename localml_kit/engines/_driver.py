@@ -34,6 +34,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from localml_kit import _http
+
 TRACT = "tract"
 WEB = "onnxruntime-web"
 
@@ -297,17 +299,12 @@ def _handler(routes: dict[str, Path | bytes], hosts: list[str]) -> type:
             self.send_header("Content-Security-Policy", "connect-src 'self'")
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(body)
+            self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Handler
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
 
 
 def _tree_rss(pid: int) -> float:
@@ -384,8 +381,8 @@ class WebSession:
             **{f"/data/{name}": path for name, path in data.items()},
         }
         hosts: list[str] = []
-        self._server = _Server(("127.0.0.1", 0), _handler(routes, hosts))
-        port = self._server.server_address[1]
+        self._server = _http.LocalServer(0, _handler(routes, hosts))
+        port = self._server.port
         hosts += [f"127.0.0.1:{port}", f"localhost:{port}"]
         external = [name for name in data if name != Path(model).name]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

@@ -37,7 +37,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from localml_kit import errors
+from localml_kit import _http, errors
 from localml_kit.graph import _onnx, _wire
 
 _MIME = {
@@ -178,10 +178,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send(200, mime, size, head)
         if not head:
             with target.open("rb") as handle:
-                try:
-                    shutil.copyfileobj(handle, self.wfile, _CHUNK)
-                except (BrokenPipeError, ConnectionResetError):
-                    return
+                shutil.copyfileobj(handle, self.wfile, _CHUNK)
 
     def _text(self, status: int, text: str, head: bool) -> None:
         body = text.encode()
@@ -214,11 +211,9 @@ def _inside(root: Path, relative: str) -> Path | None:
     return target if target.is_relative_to(base) else None
 
 
-class _NetronServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
+class _NetronServer(_http.LocalServer):
     def __init__(self, model: Path, static: Path) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(0, _Handler)
         self.model = model
         self.static = static
         self.files = served_files(model)

@@ -6,11 +6,11 @@ import functools
 import os
 import threading
 from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from localml_kit import errors
+from localml_kit import _http, errors
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -41,7 +41,7 @@ class Server:
 
     url: str
     folder: Path
-    _httpd: ThreadingHTTPServer
+    _httpd: _http.LocalServer
     _thread: threading.Thread
 
     def stop(self) -> None:
@@ -78,15 +78,14 @@ def serve(folder: str | os.PathLike[str], *, port: int = 0) -> Server:
         )
     handler = functools.partial(_Handler, directory=str(root))
     try:
-        httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        httpd = _http.LocalServer(port, handler)
     except OSError as exc:
         raise errors.ConfigError(
             f"cannot serve on 127.0.0.1:{port} ({exc.strerror or exc}): pick another port, "
             "or 0 for any free one",
             cli=f"cannot serve on 127.0.0.1:{port} ({exc.strerror or exc}): pick another --port",
         ) from exc
-    httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, name="localml-workshop", daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/index.html"
+    url = f"http://127.0.0.1:{httpd.port}/index.html"
     return Server(url, root, httpd, thread)
