@@ -120,9 +120,11 @@ def chat_prompt_ids(
 
 
 def logits(model: Any, token_ids: Sequence[int]) -> np.ndarray:
-    """Teacher-forced logits at every position of ``token_ids`` in one pass: float32 [len, vocab].
+    """Teacher-forced logits at every position of ``token_ids``: float32 [len, vocab].
 
     Row ``i`` is the model's next-token distribution after ``token_ids[: i + 1]``.
+    One forward pass, or one step per token for a model whose ``logits`` hold the
+    last position only (the kit's carried GGUF builds, as llama.cpp computes them).
 
     Example:
         >>> from localml_kit import samples
@@ -140,7 +142,21 @@ def logits(model: Any, token_ids: Sequence[int]) -> np.ndarray:
     try:
         generator.append_tokens(np.asarray(ids, dtype=np.int32))
         out = np.asarray(generator.get_output("logits"), dtype=np.float32)
-        return out.reshape(-1, out.shape[-1])[-len(ids) :].copy()
+        rows = out.reshape(-1, out.shape[-1])
+        if len(rows) >= len(ids):
+            return rows[-len(ids) :].copy()
+    finally:
+        del generator
+    # A model that gives the last position's logits only (a carried GGUF build): one
+    # token at a time, each step's logits being that position's.
+    generator = og.Generator(model, params)
+    try:
+        steps = []
+        for token in ids:
+            generator.append_tokens(np.asarray([token], dtype=np.int32))
+            step = np.asarray(generator.get_output("logits"), dtype=np.float32)
+            steps.append(step.reshape(-1, step.shape[-1])[-1])
+        return np.stack(steps)
     finally:
         del generator
 

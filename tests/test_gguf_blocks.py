@@ -13,7 +13,7 @@ import pytest
 from gguf import quants
 from onnx import helper, numpy_helper
 
-from localml_kit import errors, samples, slm
+from localml_kit import _genai, errors, samples, slm
 from localml_kit.conversion import _blocks, _carry
 
 # Bytes per block (per super-block of 256 for the K-quants), by GGUF type.
@@ -313,12 +313,14 @@ def _mixed_model(tmp_path: Path) -> tuple[Path, Path, dict[str, np.ndarray]]:
         helper.make_node("Gather", ["table", "input_ids"], ["embedded"], name="/embed/Gather"),
     ] + [helper.make_node("MatMul", [x, w], [y], name=f"{n}/MatMul") for y, x, w, n in mm]
     outputs = ["embedded"] + [y for y, *_ in mm]
+    vocab = values["token_embd.weight"].shape[0]
     model = helper.make_model(
         helper.make_graph(
             nodes,
             "fp32",
             [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, 5])],
-            [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+            [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs[:-1]]
+            + [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, "sequence", vocab])],
             inits,
         ),
         opset_imports=[helper.make_opsetid("", 21)],
@@ -349,6 +351,7 @@ def test_a_gguf_of_mixed_types_builds_as_one_exact_model(tmp_path: Path) -> None
     assert report.types["BF16"] == {"kept as fp32 (a tensor the carry does not map)": 1}
     assert report.kept_float == {"BF16": 1} and report.tied_embedding
     assert report.max_abs_error == 0.0
+    assert report.last_position_logits and saved["last_position_logits"]
 
     model = onnx.load(str(out / "model.onnx"))
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
@@ -387,6 +390,9 @@ def test_a_gguf_of_mixed_types_builds_as_one_exact_model(tmp_path: Path) -> None
     for name, got, want in zip(
         names, carried.run(names, ids), reference.run(names, ids), strict=True
     ):
+        if name == "logits":  # the output layer reads the last position only
+            assert got.shape == (1, 1, want.shape[-1])
+            want = want[:, -1:]
         scale = float(np.abs(want).max())
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * scale, err_msg=name)
 
@@ -428,6 +434,7 @@ def test_real_smollm2_blocks_reconstruct_exactly(real_home: Path, tmp_path: Path
         "F32": {"fp32, as in the file": 61},
     }
     assert report.tied_embedding and report.max_abs_error == 0.0
+    assert report.last_position_logits
     # The sample's own build is this same model.
     shipped = samples.path("smollm2-135m-instruct", "onnx-gguf")
     assert (shipped / "model.onnx.data").read_bytes() == (folder / "model.onnx.data").read_bytes()
@@ -435,6 +442,11 @@ def test_real_smollm2_blocks_reconstruct_exactly(real_home: Path, tmp_path: Path
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     ops = {n.op_type for n in model.graph.node}
     assert {"MatMulNBits", "GatherBlockQuantized"} <= ops and "Gather" in ops
+    logits = next(o for o in model.graph.output if o.name == "logits")
+    assert [d.dim_value or d.dim_param for d in logits.type.tensor_type.shape.dim][1:] == [
+        1,
+        49152,
+    ]
     assert not any(i.endswith("MatMul.weight") for i in inits)  # no float copy left behind
     for stem, name, k in [
         ("lm_head.MatMul", "token_embd.weight", 576),
@@ -465,6 +477,33 @@ def test_carried_model_generates_and_agrees_with_fp32(real_home: Path) -> None:
     )
     # Same weights as the fp32 build; only the 8-bit activations of accuracy level 4 differ.
     assert result.agreement >= 0.9 and result.mean_kl < 0.05
+    assert [row["positions"] for row in result.per_prompt] == [32, 32]
+
+
+def test_teacher_forced_logits_of_a_last_position_model_come_one_token_at_a_time(
+    real_home: Path,
+) -> None:
+    """The carried build's logits hold the last position; every row is still that prefix's."""
+    model = _genai.load_model(samples.path("smollm2-135m-instruct", "onnx-gguf"), threads=2)
+    ids = _genai.chat_prompt_ids(_genai.tokenizer(model), "Name three colours.")
+    rows = _genai.logits(model, ids)
+    assert rows.shape == (len(ids), 49152) and np.isfinite(rows).all()
+    np.testing.assert_array_equal(_genai.logits(model, ids[:3]), rows[:3])
+    og = _genai.require()
+    for end in (3, len(ids)):
+        # The same prefix read in one pass gives its last position's logits, up to the
+        # rounding of the prompt's 8-bit kernels (a few percent); another prefix's differ.
+        params = og.GeneratorParams(model)
+        params.set_search_options(max_length=end + 1)
+        generator = og.Generator(model, params)
+        generator.append_tokens(np.asarray(ids[:end], np.int32))
+        once = np.asarray(generator.get_output("logits"), np.float32).reshape(-1)
+        del generator
+        scale = float(np.abs(once).max())
+        assert np.abs(rows[end - 1] - once).max() < 0.15 * scale
+        assert int(rows[end - 1].argmax()) in np.argsort(once)[-5:]
+        other = rows[1] if end == len(ids) else rows[-1]
+        assert np.abs(other - once).max() > 0.3 * scale
 
 
 def test_gguf_precision_needs_a_gguf_source(real_home: Path) -> None:

@@ -13,7 +13,12 @@ float weights for the GGUF's own blocks:
 - the token embedding ``Gather`` becomes ``GatherBlockQuantized``, sharing the
   output layer's blocks when the model ties them, as the GGUF does;
 - F16 and BF16 weights are stored at their own width and cast to fp32 once,
-  when the session loads (ONNX Runtime folds the ``Cast``).
+  when the session loads (ONNX Runtime folds the ``Cast``);
+- the output layer reads the last position only, as llama.cpp's does: a prompt
+  of 46 tokens no longer pays for 46 rows of vocabulary logits before its first
+  token. The ``logits`` output is ``[batch, 1, vocab]``, which ONNX Runtime GenAI
+  reads as trimmed prefill logits; :func:`localml_kit._genai.logits` feeds such a
+  model one token at a time for the logits at every position.
 
 Every carried weight is checked twice: its blocks must give
 ``gguf.quants.dequantize``'s values bit for bit, and they must agree with the
@@ -76,6 +81,7 @@ class CarryReport:
     max_abs_error: float = 0.0
     accuracy_level: int = 4
     tied_embedding: bool = False
+    last_position_logits: bool = False
     weight_bytes: int = 0
     types: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -546,6 +552,7 @@ def carry(
     if embed_node is not None:
         _replace_embedding(g, gg, embed_node, producers, lm_head, nodes, report, uses, halves)
     nodes = [_store_half(g, w, t) for w, t in halves.items()] + nodes
+    report.last_position_logits = _last_position_logits(g, nodes)
     used = {i for n in nodes for i in n.input}
     kept = [i for i in g.graph.initializer if i.name in used and i.name not in halves]
     del g.graph.node[:]
@@ -559,6 +566,45 @@ def carry(
     _account(gg, uses, report)
     _save(model, fp32_folder, out, report)
     return report
+
+
+# Ops that act on each position alone (with constants): between the output layer and ``logits``.
+_PER_POSITION = {"Cast", "Mul", "Div", "Tanh"}
+
+
+def _last_position_logits(g: _Graph, nodes: list[Any], name: str = "logits") -> bool:
+    """Slice the output layer's input to the last position; ``logits`` becomes [batch, 1, vocab].
+
+    Returns False (and changes nothing) when ``logits`` is not made by a MatMul
+    (or MatMulNBits) followed only by per-position ops.
+    """
+    from onnx import helper
+
+    outputs = [o for o in g.graph.output if o.name == name]
+    producers = {o: n for n in nodes for o in n.output}
+    node = producers.get(name)
+    constants = {i.name for i in g.graph.initializer} | g.names
+    while (
+        node is not None
+        and node.op_type in _PER_POSITION
+        and all(i in constants for i in node.input[1:])
+    ):
+        node = producers.get(node.input[0])
+    if not outputs or node is None or node.op_type not in ("MatMul", "MatMulNBits"):
+        return False
+    dims = outputs[0].type.tensor_type.shape.dim
+    if len(dims) != 3:
+        return False
+    last = f"{node.name}/LastPosition/output_0"
+    slice_inputs = [node.input[0], g.const([-1]), g.const([2**62]), g.const([1])]
+    nodes.insert(
+        nodes.index(node),
+        helper.make_node("Slice", slice_inputs, [last], name=f"{node.name}/LastPosition"),
+    )
+    node.input[0] = last
+    dims[1].Clear()
+    dims[1].dim_value = 1
+    return True
 
 
 def _account(gg: _Gguf, uses: dict[str, list[str]], report: CarryReport) -> None:

@@ -180,7 +180,7 @@ REGISTRY: tuple[Sample, ...] = (
         ),
         build_requires=(*_BUILD_TORCH, "gguf", "accelerate", "onnx_ir", "onnxruntime_genai"),
         tags=("slm", "llama"),
-        recipe=2,
+        recipe=3,
     ),
     Sample(
         name="all-minilm-l6-v2",
