@@ -503,6 +503,226 @@ def _placeholder(cfg: Configuration, status: str, error: str, machine: str) -> P
     return row
 
 
+class _FleetRun:
+    """One plan on a cluster: each machine's queue, what it has in flight, and the rows so far.
+
+    :func:`run` sets it up and calls :meth:`tick` until no machine has work left.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        configs: list[Configuration],
+        found: dict[str, dict[str, Any]],
+        chosen: list[str],
+        specs: dict[str, dict[str, Any]],
+        feeds: dict[tuple[str, int | None], Any],
+        npz: dict[tuple[str, int | None], bytes],
+        *,
+        stop_name: str,
+        create_envs: bool,
+        on_result: Callable[[dict[str, Any], int, int], None] | None,
+        bar: Any,
+        rejoin_s: float,
+    ) -> None:
+        self.client, self.found, self.specs = client, found, specs
+        self.feeds, self.npz = feeds, npz
+        self.stop_name, self.create_envs, self.on_result = stop_name, create_envs, on_result
+        self.bar, self.rejoin_s = bar, rejoin_s
+        self.total = len(configs) * len(chosen)
+        self.records: list[ProfileRow] = []
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.local_paths: dict[tuple[str, str], str] = {}
+        self.wake = threading.Event()
+        self.stopped = False
+        self.fleet: list[_Machine] = []
+        for name in chosen:
+            m = _Machine(
+                name, str(found[name]["address"]), _advertised(found[name]["resources"]), []
+            )
+            for cfg in configs:
+                if resource_name(cfg.provider) in m.advertised:
+                    m.queue.append(cfg)
+                else:
+                    self.finish(
+                        _placeholder(
+                            cfg,
+                            "unavailable",
+                            f"machine {name} does not advertise {resource_name(cfg.provider)} "
+                            f"(it advertises {', '.join(sorted(m.advertised))}); start its worker "
+                            f"with --resources {resource_name(cfg.provider)}=1 where that "
+                            "provider is installed.",
+                            name,
+                        ),
+                        cfg,
+                    )
+            self.fleet.append(m)
+
+    @property
+    def busy(self) -> bool:
+        return any(m.queue or m.inflight for m in self.fleet)
+
+    def finish(self, row: ProfileRow, planned: Configuration) -> None:
+        """Record one row (with what its inputs were) and report it."""
+        made = self.feeds[(planned.model, planned.batch)][1]
+        if made is not None:
+            row.inputs, row.input_shapes = made.source, made.shapes_text()
+            row.dims, row.input_notes = made.dims_text(), "; ".join(made.notes)
+        self.records.append(row)
+        self.bar.set_postfix_str(f"{row.label} @ {row.machine}", refresh=False)
+        self.bar.update(1)
+        if self.on_result is not None:
+            self.on_result(row.to_dict(), len(self.records), self.total)
+
+    def finish_queue(self, m: _Machine, status: str, error: str) -> None:
+        """Every configuration still queued on ``m`` ends with ``status``."""
+        for cfg in m.queue:
+            self.finish(_placeholder(cfg, status, error, m.name), cfg)
+        m.queue = []
+
+    def prepare(self, m: _Machine) -> str | None:
+        """Probe a worker and send it the model files it lacks; why it cannot run, or None."""
+        try:
+            probe = self.client.run(_on_worker_probe, self.specs, workers=[m.address])[m.address]
+        except Exception as exc:  # whatever the worker raised, or could not unpickle
+            return (
+                f"the worker at {m.address} could not answer ({type(exc).__name__}: {exc}); "
+                "install localml-kit with its fleet extra there (the same version as here)."
+            )
+        self.reports[m.name] = {
+            **probe["machine"],
+            "address": m.address,
+            "resources": dict(self.found.get(m.name, {}).get("resources", {})),
+        }
+        for label, have in probe["models"].items():
+            if have is None:
+                spec = self.specs[label]
+                folder = Path(spec["path"]).parent
+                blobs = {e["name"]: (folder / e["name"]).read_bytes() for e in spec["files"]}
+                try:
+                    sent = self.client.run(_on_worker_receive, spec, blobs, workers=[m.address])
+                except Exception as exc:
+                    return (
+                        f"sending {label} to the worker at {m.address} failed "
+                        f"({type(exc).__name__}: {exc}); check its free disk space."
+                    )
+                have = sent[m.address]
+            self.local_paths[(m.name, label)] = have
+        return None
+
+    def submit(self, m: _Machine, first: Configuration) -> None:
+        """Hand ``first`` to machine ``m``, with the batch its inputs really have."""
+        made = self.feeds[(first.model, first.batch)][1]
+        batch = made.batch if made is not None and made.batch is not None else first.batch
+        cfg = dataclasses.replace(first, batch=batch)
+        resource = resource_name(cfg.provider)
+        future = self.client.submit(
+            _on_worker_measure,
+            cfg.to_dict(),
+            self.local_paths[(m.name, cfg.model)],
+            self.npz[(first.model, first.batch)],
+            self.stop_name,
+            self.create_envs,
+            key=f"localml-profile-{uuid.uuid4().hex[:12]}-c{cfg.index}-{m.name}",
+            workers=[m.address],
+            allow_other_workers=False,
+            resources={resource: 1} if resource in self.found[m.name]["resources"] else None,
+            pure=False,
+            retries=0,
+        )
+        future.add_done_callback(lambda _: self.wake.set())
+        m.inflight.append((future, first, cfg))
+
+    def collect(self, m: _Machine, distributed: Any) -> None:
+        """The rows of ``m``'s finished configurations."""
+        for entry in [e for e in m.inflight if e[0].done()]:
+            future, first, cfg = entry
+            m.inflight.remove(entry)
+            try:
+                got = future.result()
+                row = ProfileRow(**{k: got[k] for k in ROW_FIELDS if k in got})
+            except (distributed.KilledWorker, CancelledError) as exc:
+                row = _placeholder(
+                    cfg,
+                    "lost",
+                    f"machine {m.name} lost this configuration ({type(exc).__name__}: "
+                    f"{exc}); the plan went on.",
+                    m.name,
+                )
+            except Exception as exc:  # raised on the worker, or a kit of another version
+                row = _placeholder(
+                    cfg,
+                    "error",
+                    f"on machine {m.name}: {type(exc).__name__}: {exc}. Check that it "
+                    f"runs localml-kit {KIT_VERSION}, as this machine does.",
+                    m.name,
+                )
+            row.machine, row.worker = m.name, m.address
+            self.finish(row, first)
+
+    def left(self, m: _Machine, now: float) -> None:
+        """``m``'s worker is gone: the one measuring is lost, the one behind it waits again."""
+        for future, _, _ in m.inflight:
+            future.cancel()
+        (_, first, cfg), *waiting = m.inflight
+        m.inflight = []
+        m.queue[:0] = [w[1] for w in waiting]
+        row = _placeholder(
+            cfg,
+            "lost",
+            f"machine {m.name} ({m.address}) left the cluster during this "
+            "configuration (its worker died or was stopped); the plan went on.",
+            m.name,
+        )
+        row.worker = m.address
+        self.finish(row, first)
+        m.ready, m.gone_since = False, now
+
+    def schedule(self, m: _Machine, alive: dict[str, str], now: float) -> None:
+        """Give ``m`` its next configurations, or end its queue (stopped, gone, unprepared)."""
+        if not m.queue or len(m.inflight) >= IN_FLIGHT:
+            return
+        if self.stopped:
+            self.finish_queue(m, "stopped", "stopped before it ran")
+            return
+        if m.inflight:  # a worker that still runs one gets the next one queued behind it
+            self.submit(m, m.queue.pop(0))
+            return
+        if alive.get(m.name) is None:
+            m.gone_since = m.gone_since or now
+            if now - m.gone_since > self.rejoin_s:
+                self.finish_queue(
+                    m,
+                    "lost",
+                    f"machine {m.name} left the cluster and did not come back "
+                    f"within {self.rejoin_s:g} s.",
+                )
+            return
+        if alive[m.name] != m.address:
+            m.address, m.ready = alive[m.name], False  # a restarted worker
+        m.gone_since = None
+        if not m.ready:
+            why = self.prepare(m)
+            if why is not None:
+                self.finish_queue(m, "error", why)
+                return
+            m.ready = True
+        while m.queue and len(m.inflight) < IN_FLIGHT:
+            self.submit(m, m.queue.pop(0))
+
+    def tick(self, distributed: Any) -> None:
+        """One look at every machine, then wait for a result (or the next look)."""
+        now = time.monotonic()
+        alive = {str(w.get("name", a)): a for a, w in _workers(self.client).items()}
+        for m in self.fleet:
+            self.collect(m, distributed)
+            if m.inflight and alive.get(m.name) != m.address:
+                self.left(m, now)
+            self.schedule(m, alive, now)
+        self.wake.wait(POLL_S)
+        self.wake.clear()
+
+
 def run(
     plan: Plan,
     cluster: Any,
@@ -525,8 +745,9 @@ def run(
     address = str(getattr(client.scheduler, "address", "") or "")
     stop_name = f"localml-stop-{uuid.uuid4().hex}"
     event = None
-    records: list[ProfileRow] = []
+    fleet: _FleetRun | None = None
     bar = None
+    chosen: list[str] = []
     try:
         found: dict[str, dict[str, Any]] = {
             str(w.get("name", addr)): {"address": addr, "resources": w.get("resources") or {}}
@@ -535,198 +756,31 @@ def run(
         chosen = _choose(found, machines)
         specs = {label: _model_spec(ref) for label, ref in plan.models.items()}
         with tempfile.TemporaryDirectory(prefix="localml-fleet-") as tmp:
-            feeds_files = _runner.write_feeds(plan, configs, readable, Path(tmp))
-            npz = {key: path.read_bytes() for key, (path, _) in feeds_files.items()}
+            feeds = _runner.write_feeds(plan, configs, readable, Path(tmp))
+            npz = {key: path.read_bytes() for key, (path, _) in feeds.items()}
         event = distributed.Event(stop_name, client=client)
-        total = len(configs) * len(chosen)
-        bar = tqdm(total=total, desc="profile", unit="config", disable=not progress)
-        reports: dict[str, dict[str, Any]] = {}
-        local_paths: dict[tuple[str, str], str] = {}
-
-        def finish(row: ProfileRow, key: tuple[str, int | None]) -> None:
-            made = feeds_files[key][1]
-            if made is not None:
-                row.inputs, row.input_shapes = made.source, made.shapes_text()
-                row.dims, row.input_notes = made.dims_text(), "; ".join(made.notes)
-            records.append(row)
-            bar.set_postfix_str(f"{row.label} @ {row.machine}", refresh=False)
-            bar.update(1)
-            if on_result is not None:
-                on_result(row.to_dict(), len(records), total)
-
-        def prepare(m: _Machine) -> str | None:
-            """Probe a worker and send it the model files it lacks; why it cannot run, or None."""
-            try:
-                probe = client.run(_on_worker_probe, specs, workers=[m.address])[m.address]
-            except Exception as exc:  # whatever the worker raised, or could not unpickle
-                return (
-                    f"the worker at {m.address} could not answer ({type(exc).__name__}: {exc}); "
-                    "install localml-kit with its fleet extra there (the same version as here)."
-                )
-            reports[m.name] = {
-                **probe["machine"],
-                "address": m.address,
-                "resources": dict(found.get(m.name, {}).get("resources", {})),
-            }
-            for label, have in probe["models"].items():
-                if have is None:
-                    spec = specs[label]
-                    folder = Path(spec["path"]).parent
-                    blobs = {e["name"]: (folder / e["name"]).read_bytes() for e in spec["files"]}
-                    try:
-                        sent = client.run(_on_worker_receive, spec, blobs, workers=[m.address])
-                    except Exception as exc:
-                        return (
-                            f"sending {label} to the worker at {m.address} failed "
-                            f"({type(exc).__name__}: {exc}); check its free disk space."
-                        )
-                    have = sent[m.address]
-                local_paths[(m.name, label)] = have
-            return None
-
-        fleet = []
-        for name in chosen:
-            m = _Machine(
-                name, str(found[name]["address"]), _advertised(found[name]["resources"]), []
-            )
-            for cfg in configs:
-                if resource_name(cfg.provider) in m.advertised:
-                    m.queue.append(cfg)
-                else:
-                    finish(
-                        _placeholder(
-                            cfg,
-                            "unavailable",
-                            f"machine {name} does not advertise {resource_name(cfg.provider)} "
-                            f"(it advertises {', '.join(sorted(m.advertised))}); start its worker "
-                            f"with --resources {resource_name(cfg.provider)}=1 where that "
-                            "provider is installed.",
-                            name,
-                        ),
-                        (cfg.model, cfg.batch),
-                    )
-            fleet.append(m)
-
-        stopped = False
-
-        def submit(m: _Machine, first: Configuration) -> None:
-            key = (first.model, first.batch)
-            made = feeds_files[key][1]
-            batch = made.batch if made is not None and made.batch is not None else first.batch
-            cfg = dataclasses.replace(first, batch=batch)  # the batch the inputs really have
-            resource = resource_name(cfg.provider)
-            future = client.submit(
-                _on_worker_measure,
-                cfg.to_dict(),
-                local_paths[(m.name, cfg.model)],
-                npz[key],
-                stop_name,
-                create_envs,
-                key=f"localml-profile-{uuid.uuid4().hex[:12]}-c{cfg.index}-{m.name}",
-                workers=[m.address],
-                allow_other_workers=False,
-                resources={resource: 1} if resource in found[m.name]["resources"] else None,
-                pure=False,
-                retries=0,
-            )
-            future.add_done_callback(lambda _: wake.set())
-            m.inflight.append((future, first, cfg))
-
-        wake = threading.Event()
-        stopped = False
-        while any(m.queue or m.inflight for m in fleet):
-            if not stopped and stop is not None and stop.is_set():
-                stopped = True
+        bar = tqdm(
+            total=len(configs) * len(chosen), desc="profile", unit="config", disable=not progress
+        )
+        fleet = _FleetRun(
+            client,
+            configs,
+            found,
+            chosen,
+            specs,
+            feeds,
+            npz,
+            stop_name=stop_name,
+            create_envs=create_envs,
+            on_result=on_result,
+            bar=bar,
+            rejoin_s=rejoin_s,
+        )
+        while fleet.busy:
+            if not fleet.stopped and stop is not None and stop.is_set():
+                fleet.stopped = True
                 event.set()
-            now = time.monotonic()
-            alive = {str(w.get("name", a)): a for a, w in _workers(client).items()}
-            for m in fleet:
-                for entry in [e for e in m.inflight if e[0].done()]:
-                    future, first, cfg = entry
-                    m.inflight.remove(entry)
-                    try:
-                        got = future.result()
-                        row = ProfileRow(**{k: got[k] for k in ROW_FIELDS if k in got})
-                    except (distributed.KilledWorker, CancelledError) as exc:
-                        row = _placeholder(
-                            cfg,
-                            "lost",
-                            f"machine {m.name} lost this configuration ({type(exc).__name__}: "
-                            f"{exc}); the plan went on.",
-                            m.name,
-                        )
-                    except Exception as exc:  # raised on the worker, or a kit of another version
-                        row = _placeholder(
-                            cfg,
-                            "error",
-                            f"on machine {m.name}: {type(exc).__name__}: {exc}. Check that it "
-                            f"runs localml-kit {KIT_VERSION}, as this machine does.",
-                            m.name,
-                        )
-                    row.machine, row.worker = m.name, m.address
-                    finish(row, (first.model, first.batch))
-                if m.inflight and alive.get(m.name) != m.address:
-                    # The first one in flight was measuring; the one queued behind it runs again
-                    # on the machine's next worker.
-                    for future, _, _ in m.inflight:
-                        future.cancel()
-                    (_, first, cfg), *waiting = m.inflight
-                    m.inflight = []
-                    m.queue[:0] = [w[1] for w in waiting]
-                    row = _placeholder(
-                        cfg,
-                        "lost",
-                        f"machine {m.name} ({m.address}) left the cluster during this "
-                        "configuration (its worker died or was stopped); the plan went on.",
-                        m.name,
-                    )
-                    row.worker = m.address
-                    finish(row, (first.model, first.batch))
-                    m.ready, m.gone_since = False, now
-                if not m.queue or len(m.inflight) >= IN_FLIGHT:
-                    continue
-                if stopped:
-                    for cfg in m.queue:
-                        finish(
-                            _placeholder(cfg, "stopped", "stopped before it ran", m.name),
-                            (cfg.model, cfg.batch),
-                        )
-                    m.queue = []
-                    continue
-                if m.inflight:  # a worker that still runs one gets the next one queued behind it
-                    submit(m, m.queue.pop(0))
-                    continue
-                if alive.get(m.name) is None:
-                    m.gone_since = m.gone_since or now
-                    if now - m.gone_since > rejoin_s:
-                        for cfg in m.queue:
-                            finish(
-                                _placeholder(
-                                    cfg,
-                                    "lost",
-                                    f"machine {m.name} left the cluster and did not come back "
-                                    f"within {rejoin_s:g} s.",
-                                    m.name,
-                                ),
-                                (cfg.model, cfg.batch),
-                            )
-                        m.queue = []
-                    continue
-                if alive[m.name] != m.address:
-                    m.address, m.ready = alive[m.name], False  # a restarted worker
-                m.gone_since = None
-                if not m.ready:
-                    why = prepare(m)
-                    if why is not None:
-                        for cfg in m.queue:
-                            finish(_placeholder(cfg, "error", why, m.name), (cfg.model, cfg.batch))
-                        m.queue = []
-                        continue
-                    m.ready = True
-                while m.queue and len(m.inflight) < IN_FLIGHT:
-                    submit(m, m.queue.pop(0))
-            wake.wait(POLL_S)  # a result, or time to look at the workers again
-            wake.clear()
+            fleet.tick(distributed)
     finally:
         if bar is not None:
             bar.close()
@@ -737,10 +791,10 @@ def run(
             with _quiet_dask():
                 client.close()
     order = {name: i for i, name in enumerate(chosen)}
-    records.sort(key=lambda r: (r.config, order.get(r.machine, len(order))))
+    records = sorted(fleet.records, key=lambda r: (r.config, order.get(r.machine, len(order))))
     return ProfileResult(
         table=frame(records),
         plan={**plan.to_dict(), "cluster": address, "machines": chosen},
         machine=_runner._machine(),
-        machines=reports,
+        machines=fleet.reports,
     )
