@@ -35,6 +35,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results"
+
+from localml_kit import _http  # noqa: E402
+from localml_kit.engines import _driver  # noqa: E402
+
 PAYLOAD_MODELS = [
     "all-minilm-l6-v2",
     "smollm2-135m-instruct:onnx-fp32",
@@ -43,7 +47,7 @@ PAYLOAD_MODELS = [
     "smollm2-135m-instruct:gguf",
 ]
 DRAW_MODELS = ["all-minilm-l6-v2", "smollm2-135m-instruct:onnx-fp32", "ppocr-v4-rec"]
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-proxy-server", "--disable-background-networking"]
+ARGS = [*_driver.CHROMIUM_ARGS, *_driver.NO_GPU_ARGS]  # the kit's own: offline, no GPU
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>graph</title></head><body>
 <div id="w"></div>
@@ -117,7 +121,7 @@ def draw_table(repeat: int) -> list[dict]:
             text = json.dumps(state).replace("</", "<\\/")
             (root / f"m{i}.html").write_text(PAGE.replace("STATE", text))
         handler = functools.partial(_Quiet, directory=str(root))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server = _http.LocalServer(0, handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_address[1]}"
         try:

@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from localml_kit import config, workshop
+from localml_kit.engines import _driver
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+ARGS = [*_driver.CHROMIUM_ARGS, *_driver.NO_GPU_ARGS]  # the kit's own: offline, no GPU
 JS_DRAWN = r"""(n) => [...document.querySelectorAll('.widget-subarea')]
     .filter(e => e.querySelector('.lm-Widget')).length >= n"""
 JS_COUNT = r"""() => [...document.querySelectorAll('.widget-subarea')]

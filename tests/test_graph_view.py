@@ -20,7 +20,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from localml_kit import compare, envs, errors, graph, models, optimize, profile
+from localml_kit import _http, compare, envs, errors, graph, models, optimize, profile
+from localml_kit.engines import _driver
 from tests.conftest import IN_CI, REPO
 
 HOSTILE = '<img src=x onerror="window.__pwned=1">'
@@ -398,14 +399,14 @@ def widget_page(view: Any, tmp_path: Path) -> Iterator[Any]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path))
-    )
+    server = _http.LocalServer(0, functools.partial(Quiet, directory=str(tmp_path)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(
-                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+                executable_path=chromium,
+                headless=True,
+                args=[*_driver.CHROMIUM_ARGS, *_driver.NO_GPU_ARGS],
             )
             try:
                 page = browser.new_page()
