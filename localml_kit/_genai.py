@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
@@ -119,6 +120,10 @@ def chat_prompt_ids(
     return [int(t) for t in tok.encode(text)]
 
 
+# Models seen to give the last position's logits only (a carried GGUF build).
+_LAST_POSITION_ONLY: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
 def logits(model: Any, token_ids: Sequence[int]) -> np.ndarray:
     """Teacher-forced logits at every position of ``token_ids``: float32 [len, vocab].
 
@@ -138,17 +143,18 @@ def logits(model: Any, token_ids: Sequence[int]) -> np.ndarray:
         raise errors.InputError("teacher-forced logits need at least one token.")
     params = og.GeneratorParams(model)
     params.set_search_options(max_length=len(ids) + 1, do_sample=False)
-    generator = og.Generator(model, params)
-    try:
-        generator.append_tokens(np.asarray(ids, dtype=np.int32))
-        out = np.asarray(generator.get_output("logits"), dtype=np.float32)
+    if model not in _LAST_POSITION_ONLY:
+        generator = og.Generator(model, params)
+        try:
+            generator.append_tokens(np.asarray(ids, dtype=np.int32))
+            out = np.asarray(generator.get_output("logits"), dtype=np.float32)
+        finally:
+            del generator
         rows = out.reshape(-1, out.shape[-1])
         if len(rows) >= len(ids):
             return rows[-len(ids) :].copy()
-    finally:
-        del generator
-    # A model that gives the last position's logits only (a carried GGUF build): one
-    # token at a time, each step's logits being that position's.
+        _LAST_POSITION_ONLY[model] = True  # the next call steps at once
+    # One token at a time: each step's logits are that position's.
     generator = og.Generator(model, params)
     try:
         steps = []
