@@ -251,9 +251,11 @@ _MIXED = [
 ]
 
 
-def _mixed_model(tmp_path: Path) -> tuple[Path, Path, dict[str, np.ndarray]]:
+def _mixed_model(tmp_path: Path, half: str = "F16") -> tuple[Path, Path, dict[str, np.ndarray]]:
     """A GGUF holding ``_MIXED`` (+ a BF16 and an F32 tensor), and the fp32 graph of its weights
-    in the GenAI builder's names (q / k rows in transformers' order), as a carry finds them."""
+    in the GenAI builder's names (q / k rows in transformers' order), as a carry finds them.
+
+    ``half`` is the type of the attention output weight: F16 or BF16."""
     from onnx import TensorProto
 
     path = tmp_path / "mixed.gguf"
@@ -263,10 +265,14 @@ def _mixed_model(tmp_path: Path) -> tuple[Path, Path, dict[str, np.ndarray]]:
     values: dict[str, np.ndarray] = {}
     rng = np.random.default_rng(11)
     for seed, (name, gguf_type, n, k) in enumerate(_MIXED):
+        gguf_type = half if gguf_type == "F16" else gguf_type
         qtype = gguf.GGMLQuantizationType[gguf_type]
         if gguf_type == "F16":
             data = (rng.standard_normal((n, k)) * 0.05).astype(np.float16)
             writer.add_tensor(name, data)
+        elif gguf_type == "BF16":
+            data = quants.quantize((rng.standard_normal((n, k)) * 0.05).astype(np.float32), qtype)
+            writer.add_tensor(name, data, raw_dtype=qtype)
         else:
             data = random_gguf_rows(gguf_type, n, k, seed)
             writer.add_tensor(name, data, raw_dtype=qtype)
@@ -395,6 +401,35 @@ def test_a_gguf_of_mixed_types_builds_as_one_exact_model(tmp_path: Path) -> None
             want = want[:, -1:]
         scale = float(np.abs(want).max())
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * scale, err_msg=name)
+
+
+def test_a_bf16_projection_is_stored_at_bf16_and_computes_the_fp32_graph(tmp_path: Path) -> None:
+    path, fp32, weights = _mixed_model(tmp_path, half="BF16")
+    out = tmp_path / "onnx-gguf"
+    report = _carry.carry(path, fp32, out, accuracy_level=0)
+    assert report.types["BF16"] == {
+        "bf16 weights + Cast": 1,
+        "kept as fp32 (a tensor the carry does not map)": 1,
+    }
+    assert report.carried["BF16"] == 1 and report.kept_float == {"BF16": 1}
+    model = onnx.load(str(out / "model.onnx"))
+    stored = {i.name: i for i in model.graph.initializer}
+    o_proj = "model.layers.0.attn.o_proj.MatMul.weight"
+    assert o_proj not in stored and stored[f"{o_proj}.bf16"].data_type == onnx.TensorProto.BFLOAT16
+    np.testing.assert_array_equal(  # the stored bits are the GGUF's
+        numpy_helper.to_array(stored[f"{o_proj}.bf16"]).astype(np.float32).T, weights[o_proj]
+    )
+    ids = {"input_ids": np.array([[0, 3, 15, 3, 9]], np.int64)}
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    carried = ort.InferenceSession(
+        str(out / "model.onnx"), options, providers=["CPUExecutionProvider"]
+    )
+    reference = ort.InferenceSession(
+        str(fp32 / "model.onnx"), options, providers=["CPUExecutionProvider"]
+    )
+    got, want = carried.run(["o"], ids)[0], reference.run(["o"], ids)[0]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * float(np.abs(want).max()))
 
 
 def test_a_gguf_that_is_not_the_fp32_builds_source_is_refused(tmp_path: Path) -> None:
