@@ -217,7 +217,10 @@ def assets(hermetic_env: Path) -> Path:
 
 
 def test_build_command_marks_failures_and_timeouts_and_builds_the_rest(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], assets: Path
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    assets: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The command line on a folder of three tiny notebooks: one runs, one raises, one hangs."""
     source = tmp_path / "src"
@@ -245,9 +248,13 @@ def test_build_command_marks_failures_and_timeouts_and_builds_the_rest(
     fine = nbformat.read(out / "00_fine.ipynb", as_version=4)
     assert fine.cells[1].outputs[0]["text"] == "fine\n"
     assert (out / "02_hangs.html").is_file()
-    # Building again replaces the previous bundle (and only a bundle).
-    assert main([*args[:-2], "--timeout", "60", "--notebooks", "00", "--quiet"]) == 0
+    # Building again replaces the previous bundle (and only a bundle); folders may be relative.
+    monkeypatch.chdir(tmp_path)
+    again = ["workshop", "build", "--out", "out", "--source", "src", "--notebooks", "00"]
+    assert main([*again, "--timeout", "60", "--quiet"]) == 0
     assert sorted(p.name for p in out.glob("*.ipynb")) == ["00_fine.ipynb"]
+    fine = nbformat.read(out / "00_fine.ipynb", as_version=4)
+    assert fine.cells[1].outputs[0]["text"] == "fine\n"
 
 
 def test_a_killed_build_leaves_no_kernel_behind(tmp_path: Path, assets: Path) -> None:

@@ -46,7 +46,7 @@ def notebooks(source: str | os.PathLike[str] | None = None) -> list[Path]:
         >>> [p.stem[:2] for p in notebooks()][:3]
         ['00', '01', '02']
     """
-    where = folder() if source is None else Path(source)
+    where = folder() if source is None else Path(source).expanduser().resolve()
     found = sorted(p for p in where.glob("*.ipynb") if re.match(r"\d\d_", p.name))
     if not found:
         raise errors.InputError(
