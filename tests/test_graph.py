@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import sys
 import tracemalloc
 import urllib.error
 import urllib.parse
@@ -568,9 +569,11 @@ def test_graph_viewer_state(tmp_path: Path) -> None:
         first = viewer.view
 
         evil = tmp_path / f"{XSS.replace('/', '_')}.onnx"
+        drawn = viewer.graph_view
         viewer.picker.value = str(evil)
         viewer.open_button.click()
         assert viewer.result is None and viewer.view is None and viewer.graph_view is None
+        assert drawn.comm is None  # the dropped graph widget is closed, not left in the kernel
         assert not first.alive and viewer.netron_button.disabled
         assert "<script>" not in viewer.status.value and "&lt;script&gt;" in viewer.status.value
 
@@ -586,6 +589,23 @@ def test_graph_viewer_state(tmp_path: Path) -> None:
         viewer.close()
     assert viewer.view is None
     assert graph.open_views() == []
+
+
+def test_graph_viewer_without_netron_still_opens_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """netron asked for at open but not installed: its tab says how to get it, the rest holds."""
+    from localml_kit.widgets import GraphViewer
+
+    monkeypatch.setitem(sys.modules, "netron", None)  # `import netron` fails, as when absent
+    viewer = GraphViewer(save(tiny_model(), tmp_path / "good.onnx"), netron=True)
+    try:
+        assert viewer.result is not None and viewer.result.node_count == 6
+        assert "good.onnx" in viewer.status.value and viewer.view is None
+        assert "pip install netron" in viewer.netron_pane.value
+        assert viewer.graph_pane.children == (viewer.graph_view,)
+    finally:
+        viewer.close()
 
 
 @pytest.mark.samples

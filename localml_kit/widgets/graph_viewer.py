@@ -134,7 +134,10 @@ class GraphViewer(Fallback, widgets.VBox):
             display(fig)
             plt.close(fig)
         if self._netron or drawn is None:
-            self.open_netron(select=drawn is None)
+            try:
+                self.open_netron(select=drawn is None)
+            except errors.LocalMLError as exc:  # netron missing: the other tabs still hold
+                show_error(self.netron_pane, exc)
         return summary
 
     def _graph_view(self, ref: models.ModelRef) -> Any:
@@ -197,7 +200,9 @@ class GraphViewer(Fallback, widgets.VBox):
         self._path = None
         self.netron_button.disabled = True
         self._close_view()
-        self.graph_view = None
+        if self.graph_view is not None:
+            self.graph_view.close()  # its synced graph leaves the kernel's widget registry
+            self.graph_view = None
         self.graph_pane.children = [widgets.HTML("<p>No model open.</p>")]
         self.summary_pane.value = ""
         self.operators_pane.clear_output()
