@@ -9,6 +9,18 @@ from typing import Any
 import pandas as pd
 
 
+def shape_text(shape: tuple[Any, ...] | None, unknown: str = "unknown") -> str:
+    """A shape as text, e.g. ``[batch, seq, 384]``: ``?`` for an unnamed dim, ``unknown`` for none.
+
+    Example:
+        >>> shape_text(("batch", None, 384)), shape_text(None, unknown="?")
+        ('[batch, ?, 384]', '?')
+    """
+    if shape is None:
+        return unknown
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     """A graph input or output: name, element type and shape (symbolic dims by name, None if unknown)."""
@@ -20,9 +32,7 @@ class TensorSpec:
     @property
     def shape_text(self) -> str:
         """The shape as text, e.g. ``[batch, seq, 384]`` (``?`` for an unnamed unknown dim)."""
-        if self.shape is None:
-            return "unknown"
-        return "[" + ", ".join("?" if d is None else str(d) for d in self.shape) + "]"
+        return shape_text(self.shape)
 
     @property
     def dynamic_dims(self) -> tuple[str, ...]:

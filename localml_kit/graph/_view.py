@@ -27,6 +27,7 @@ from typing import Any
 import onnx
 
 from localml_kit.graph import _gguf, _onnx, _wire
+from localml_kit.graph._types import shape_text
 
 # Above this many nodes the page starts with repeated layers collapsed (dagre lays out
 # ~700 nodes in 0.5-1.5 s on a 2-core machine; collapsed, MiniLM is about 80 boxes).
@@ -34,12 +35,6 @@ COLLAPSE_ABOVE = 300
 _LAYER = re.compile(r"^(.*?)[._-]?(\d+)$")
 _GGUF_LAYER = re.compile(r"^([^./]+\.\d+)\.")
 _ATTR_TEXT = 200  # characters of an attribute's value shown in the node panel
-
-
-def _shape_text(shape: tuple[Any, ...] | None) -> str:
-    if shape is None:
-        return "?"
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def _attr_text(attr: onnx.AttributeProto) -> str:
@@ -178,7 +173,7 @@ def _value_infos(model: onnx.ModelProto) -> dict[str, tuple[str, str]]:
     def visit(graph: onnx.GraphProto) -> None:
         for value in [*graph.value_info, *graph.input, *graph.output]:
             spec = _onnx._spec(value)
-            found.setdefault(value.name, (spec.dtype, _shape_text(spec.shape)))
+            found.setdefault(value.name, (spec.dtype, shape_text(spec.shape, unknown="?")))
         for node in graph.node:
             for sub in _onnx._subgraphs(node):
                 visit(sub)
@@ -191,10 +186,7 @@ def onnx_view(model: onnx.ModelProto, *, label: str = "") -> dict[str, Any]:
     """The drawable graph of an ONNX model (a skeleton from ``_wire.load_skeleton`` will do)."""
     infos = _value_infos(model)
     tensors = _Tensors()
-    weights = {}
-    for t in model.graph.initializer:
-        info = _onnx._tensor_info(t, label or "the model")
-        weights[t.name] = info
+    weights: dict[str, Any] = {}  # every graph's initializers, filled as each graph is visited
     nodes: list[dict[str, Any]] = []
     edges: list[list[Any]] = []
     graphs: list[dict[str, Any]] = []
@@ -206,7 +198,7 @@ def onnx_view(model: onnx.ModelProto, *, label: str = "") -> dict[str, Any]:
             return tensors.add(
                 name,
                 dtype=w.dtype,
-                shape=_shape_text(w.shape),
+                shape=shape_text(w.shape, unknown="?"),
                 bytes=w.nbytes,
                 kind="weight",
             )
@@ -323,7 +315,7 @@ def gguf_view(path: Path, *, label: str = "") -> dict[str, Any]:
         t = tensors.add(
             info.name,
             dtype=info.dtype,
-            shape=_shape_text(info.shape),
+            shape=shape_text(info.shape, unknown="?"),
             bytes=info.nbytes,
             kind="weight",
         )

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import shutil
 import socket
@@ -41,7 +40,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from localml_kit import __version__ as KIT_VERSION
-from localml_kit import config, engines, envs, errors, models, providers
+from localml_kit import _download, config, engines, envs, errors, models, providers
 from localml_kit.profile._plan import Configuration, Plan
 from localml_kit.profile._result import ProfileResult, ProfileRow, frame
 
@@ -297,21 +296,15 @@ def _advertised(resources: Mapping[str, Any]) -> set[str]:
 # --- the model files ------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _model_spec(ref: models.ModelRef) -> dict[str, Any]:
     """The model's file and its external-data files: names (relative), sizes, sha256."""
     from localml_kit.graph._netron import served_files
 
     files = []
     for name, path in served_files(ref.path).items():
-        files.append({"name": name, "size": path.stat().st_size, "sha256": _sha256(path)})
+        files.append(
+            {"name": name, "size": path.stat().st_size, "sha256": _download.sha256_file(path)}
+        )
     main = files[0]
     return {
         "path": str(ref.path.absolute()),  # "the same path" on another machine: the absolute one
@@ -333,7 +326,7 @@ def _same_files(folder: Path, spec: Mapping[str, Any], *, check_sha: bool) -> bo
                 return False
         except OSError:
             return False
-        if check_sha and _sha256(path) != entry["sha256"]:
+        if check_sha and _download.sha256_file(path) != entry["sha256"]:
             return False
     return True
 
@@ -383,7 +376,7 @@ def _on_worker_receive(spec: Mapping[str, Any], blobs: Mapping[str, bytes]) -> s
             target = staging / entry["name"]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(blobs[entry["name"]])
-            got = _sha256(target)
+            got = _download.sha256_file(target)
             if got != entry["sha256"]:
                 raise errors.ChecksumError(str(target), entry["sha256"], got)
         with contextlib.suppress(OSError):

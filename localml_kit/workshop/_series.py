@@ -9,7 +9,6 @@ the copy made last time (``.localml-series.json`` records those digests).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -17,7 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from localml_kit import errors
+from localml_kit import _download, errors
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 RECORD = ".localml-series.json"
@@ -89,10 +88,6 @@ class Copied:
     current: tuple[str, ...] = ()
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def copy_to(dest: str | os.PathLike[str], source: str | os.PathLike[str] | None = None) -> Copied:
     """Copy the series into ``dest`` (created if needed), never overwriting a file someone edited.
 
@@ -123,9 +118,9 @@ def copy_to(dest: str | os.PathLike[str], source: str | os.PathLike[str] | None 
     written, kept, current = [], [], []
     for path in notebooks(source):
         out = target / path.name
-        new = _digest(path)
+        new = _download.sha256_file(path)
         if out.exists():
-            now = _digest(out)
+            now = _download.sha256_file(out)
             if now == new:
                 record[path.name] = new
                 current.append(path.name)
