@@ -435,11 +435,10 @@ def _row(cfg: Configuration, res: Mapping[str, Any], feeds: Feeds | None) -> Pro
             row.nodes_run = int(kernels["node"].nunique())
             if not res.get("assignment"):
                 # Older runtimes: fall back to the trace for where nodes ran.
-                placed = _trace.node_providers(events)
                 counts: dict[str, dict[str, Any]] = {}
-                kernels = _trace.kernel_events(events, skip_first_run=False).drop_duplicates("node")
-                for node, op in zip(kernels["node"], kernels["op"], strict=True):
-                    entry = counts.setdefault(placed[node], {"nodes": 0, "ops": {}})
+                ran = kernels.drop_duplicates("node", keep="last")  # the provider it last ran on
+                for op, provider in zip(ran["op"], ran["provider"], strict=True):
+                    entry = counts.setdefault(provider, {"nodes": 0, "ops": {}})
                     entry["nodes"] += 1
                     entry["ops"][op] = entry["ops"].get(op, 0) + 1
                 row.fallback, row.nodes, row.nodes_on_provider, row.nodes_on_cpu = _fallback_text(

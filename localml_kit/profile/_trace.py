@@ -8,6 +8,7 @@ and ``args.op_name`` / ``args.provider``; each ``InferenceSession.run`` gives a
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -65,7 +66,7 @@ def kernel_events(trace: Trace, *, skip_first_run: bool = True) -> pd.DataFrame:
             continue
         args = event.get("args") or {}
         ts = event.get("ts", 0)
-        run = sum(1 for s in starts if s <= ts) - 1 if starts else 0
+        run = bisect.bisect_right(starts, ts) - 1  # the last run begun by then
         rows.append(
             {
                 "run": max(run, 0),

@@ -213,28 +213,25 @@ def provider_list(job):
 
 
 def assignment(session):
-    """{provider: {"nodes": n, "ops": {op_type: count}}} from the session, or None."""
+    """Where the session placed its nodes, from one query of ONNX Runtime (None, None without it).
+
+    ``({provider: {"nodes": n, "ops": {op_type: count}, "subgraphs": k}}, {node name: provider})``.
+    """
     try:
         info = session.get_provider_graph_assignment_info()
     except Exception:
-        return None
+        return None, None
     out = {}  # type: dict
+    placed = {}  # type: dict
     for subgraph in info:
         entry = out.setdefault(subgraph.ep_name, {"nodes": 0, "ops": {}, "subgraphs": 0})
         entry["subgraphs"] += 1
         for node in subgraph.get_nodes():
             entry["nodes"] += 1
             entry["ops"][node.op_type] = entry["ops"].get(node.op_type, 0) + 1
-    return out or None
-
-
-def placement(session):
-    """{node name: provider} for every node of the session's graph, or None."""
-    try:
-        info = session.get_provider_graph_assignment_info()
-    except Exception:
-        return None
-    return {node.name: sub.ep_name for sub in info for node in sub.get_nodes() if node.name} or None
+            if node.name:
+                placed[node.name] = subgraph.ep_name
+    return out or None, placed or None
 
 
 def stats(np, samples_ns):
@@ -363,8 +360,7 @@ def measure(job, result):
     if gpu is not None:
         result["gpu_load_peak_mb"], result["gpu_memory_method"] = gpu.peak_mb()
     result["session_providers"] = list(session.get_providers())
-    result["assignment"] = assignment(session)
-    result["node_providers"] = placement(session)
+    result["assignment"], result["node_providers"] = assignment(session)
     if provider not in result["session_providers"]:
         notice = " ".join(
             line.strip()
