@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from localml_kit import errors, models, providers
+from localml_kit.compare._runners import _session_options, onnx_runner
 from localml_kit.inputs import Feeds, inputs_for
 
 COLUMNS = (
@@ -108,8 +109,6 @@ def _run_all(ref: models.ModelRef, feeds: Mapping[str, np.ndarray], threads: int
     if not here:
         # A provider environment's Python (OpenVINO, say) runs the exposed model as a file;
         # such providers compile the graph themselves and fold the MOVES away.
-        from localml_kit.compare._runners import onnx_runner
-
         with tempfile.TemporaryDirectory(prefix="localml-per-node-") as tmp:
             path = Path(tmp) / "exposed.onnx"
             path.write_bytes(proto)
@@ -118,14 +117,16 @@ def _run_all(ref: models.ModelRef, feeds: Mapping[str, np.ndarray], threads: int
         if not isinstance(values, dict):  # a file's runner names its outputs
             values = dict(zip(runner.outputs or [], values, strict=True))
         return values, produced
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if threads:
-        so.intra_op_num_threads = int(threads)
+    so = _session_options(threads)
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # every node kept
     chosen = [provider] if provider == providers.CPU else [provider, providers.CPU]
-    session = ort.InferenceSession(proto, so, providers=chosen)
+    try:
+        session = ort.InferenceSession(proto, so, providers=chosen)
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
+        raise errors.ModelFormatError(
+            f"ONNX Runtime cannot load {ref.label} with every node's output exposed: "
+            f"{str(exc).splitlines()[0][:300]}"
+        ) from exc
     wanted = {i.name for i in session.get_inputs()}
     names = [o.name for o in session.get_outputs()]
     values = session.run(names, {k: v for k, v in feeds.items() if k in wanted})
