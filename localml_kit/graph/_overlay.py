@@ -148,9 +148,8 @@ class Overlay:
     # --- data ------------------------------------------------------------------------
     def frame(self) -> pd.DataFrame:
         """One row per node: node, value (largest first for a scale), marked."""
-        rows = [
-            {"node": k, "value": v, "marked": k in set(self.marked)} for k, v in self.values.items()
-        ]
+        marked = set(self.marked)
+        rows = [{"node": k, "value": v, "marked": k in marked} for k, v in self.values.items()]
         table = pd.DataFrame(rows, columns=["node", "value", "marked"])
         if self.kind == "scale" and len(table):
             table = table.sort_values("value", ascending=False, kind="stable").reset_index(
@@ -181,17 +180,18 @@ class Overlay:
         results: dict[str, Any] = {}
         body: dict[str, Any] = {"results": results}
         if self.kind == "category":
-            order = list(self.categories())
+            categories = self.categories()
+            number = {name: i for i, name in enumerate(categories)}
             for node, value in self.values.items():
                 bg = colors[node]
                 results[node] = {
-                    "value": order.index(str(value)),
+                    "value": number[str(value)],
                     "bgColor": bg,
                     "textColor": text_color(bg),
                 }
             body["thresholds"] = [
                 {"value": i + 0.5, "bgColor": col, "textColor": text_color(col)}
-                for i, col in enumerate(self.categories().values())
+                for i, col in enumerate(categories.values())
             ]
         else:
             for node, value in self._numbers().items():
