@@ -339,6 +339,17 @@ def _mixed_model(tmp_path: Path, half: str = "F16") -> tuple[Path, Path, dict[st
     return path, fp32, weights
 
 
+_IDS = {"input_ids": np.array([[0, 3, 15, 3, 9]], np.int64)}  # what the mixed graphs read
+
+
+def _folder_session(folder: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(
+        str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+    )
+
+
 def test_a_gguf_of_mixed_types_builds_as_one_exact_model(tmp_path: Path) -> None:
     """Q2_K..Q6_K, F16, BF16 and F32 in one file: one model, every weight the GGUF's bit for bit."""
     path, fp32, weights = _mixed_model(tmp_path)
@@ -383,18 +394,10 @@ def test_a_gguf_of_mixed_types_builds_as_one_exact_model(tmp_path: Path) -> None
     )
 
     # The carried model computes what the fp32 graph computes.
-    ids = {"input_ids": np.array([[0, 3, 15, 3, 9]], np.int64)}
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    carried = ort.InferenceSession(
-        str(out / "model.onnx"), options, providers=["CPUExecutionProvider"]
-    )
-    reference = ort.InferenceSession(
-        str(fp32 / "model.onnx"), options, providers=["CPUExecutionProvider"]
-    )
+    carried, reference = _folder_session(out), _folder_session(fp32)
     names = [o.name for o in reference.get_outputs()]
     for name, got, want in zip(
-        names, carried.run(names, ids), reference.run(names, ids), strict=True
+        names, carried.run(names, _IDS), reference.run(names, _IDS), strict=True
     ):
         if name == "logits":  # the output layer reads the last position only
             assert got.shape == (1, 1, want.shape[-1])
@@ -419,16 +422,8 @@ def test_a_bf16_projection_is_stored_at_bf16_and_computes_the_fp32_graph(tmp_pat
     np.testing.assert_array_equal(  # the stored bits are the GGUF's
         numpy_helper.to_array(stored[f"{o_proj}.bf16"]).astype(np.float32).T, weights[o_proj]
     )
-    ids = {"input_ids": np.array([[0, 3, 15, 3, 9]], np.int64)}
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    carried = ort.InferenceSession(
-        str(out / "model.onnx"), options, providers=["CPUExecutionProvider"]
-    )
-    reference = ort.InferenceSession(
-        str(fp32 / "model.onnx"), options, providers=["CPUExecutionProvider"]
-    )
-    got, want = carried.run(["o"], ids)[0], reference.run(["o"], ids)[0]
+    carried, reference = _folder_session(out), _folder_session(fp32)
+    got, want = carried.run(["o"], _IDS)[0], reference.run(["o"], _IDS)[0]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * float(np.abs(want).max()))
 
 
