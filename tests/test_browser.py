@@ -689,7 +689,11 @@ def check_notebook_02(page: Page, stem: str) -> None:
     pick = next((i for i, m in enumerate(first) if i and "minilm" not in m), None)
     assert pick is not None, f"no second row to click: {first}"
     table.locator("tbody tr").nth(pick).click()
-    expect(browser.locator(".localml-zoo-card")).to_contain_text(first[pick])
+    # The card comes back from the kernel: a round trip that waits for the page's main thread,
+    # which netron's layout in the tab above can hold for seconds on a busy machine.
+    expect(browser.locator(".localml-zoo-card")).to_contain_text(
+        first[pick], timeout=WIDGET_TIMEOUT_S * 1000
+    )
     expect(table.locator("tbody tr.localml-row-selected")).to_have_count(1)
     expect(table.locator("tbody tr.localml-row-selected")).to_contain_text(first[pick])
     shoot(page, stem, "zoo-row-click")
